@@ -1,0 +1,213 @@
+//! Typed standard claims, read strictly from the payload, and the time checks.
+
+use serde_json::{Map, Value};
+
+use crate::error::TokenError;
+
+/// The registered and OpenID Connect standard claims of a verified token, plus the whole
+/// claim map for everything else.
+///
+/// Protocol claims are typed strictly (a string `exp`, a numeric `iss` or a non-string
+/// `nonce` make the token malformed, as Envoy's jwt_verify_lib does); a float `exp` is
+/// accepted and rounded down. Profile claims of an unexpected type are left out of the typed
+/// fields but stay in [`Claims::all`].
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Claims {
+    /// `iss`.
+    pub iss: String,
+    /// `sub`.
+    pub sub: Option<String>,
+    /// `aud`, as a list (a single string becomes one entry).
+    pub aud: Vec<String>,
+    /// `exp`, seconds since the epoch.
+    pub exp: Option<i64>,
+    /// `nbf`, seconds since the epoch.
+    pub nbf: Option<i64>,
+    /// `iat`, seconds since the epoch.
+    pub iat: Option<i64>,
+    /// `azp`, the authorized party.
+    pub azp: Option<String>,
+    /// `jti`.
+    pub jti: Option<String>,
+    /// `nonce`.
+    pub nonce: Option<String>,
+    /// `at_hash`.
+    pub at_hash: Option<String>,
+    /// `c_hash`.
+    pub c_hash: Option<String>,
+    /// `sid`, the provider's session id.
+    pub sid: Option<String>,
+    /// `tid`, the tenant id (Entra ID).
+    pub tid: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified` (a `"true"` string is accepted, as some providers send it).
+    pub email_verified: Option<bool>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `preferred_username`.
+    pub preferred_username: Option<String>,
+    /// `given_name`.
+    pub given_name: Option<String>,
+    /// `family_name`.
+    pub family_name: Option<String>,
+    /// `groups` (a list of strings, or one string).
+    pub groups: Vec<String>,
+    /// `scope` (a space-separated string or a list).
+    pub scope: Vec<String>,
+    /// Every claim of the payload, standard ones included.
+    pub all: Map<String, Value>,
+}
+
+impl Claims {
+    /// Reads the typed fields from a claim map.
+    pub fn from_map(all: Map<String, Value>) -> Result<Claims, TokenError> {
+        let iss = protocol_string(&all, "iss")?.ok_or(TokenError::MissingClaim("iss"))?;
+        let sub = protocol_string(&all, "sub")?;
+        let aud = match all.get("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or(TokenError::InvalidClaim {
+                    claim: "aud",
+                    expected: "a string or an array of strings",
+                })?,
+            Some(_) => {
+                return Err(TokenError::InvalidClaim {
+                    claim: "aud",
+                    expected: "a string or an array of strings",
+                });
+            }
+        };
+        Ok(Claims {
+            exp: numeric_date(&all, "exp")?,
+            nbf: numeric_date(&all, "nbf")?,
+            iat: numeric_date(&all, "iat")?,
+            azp: protocol_string(&all, "azp")?,
+            jti: protocol_string(&all, "jti")?,
+            nonce: protocol_string(&all, "nonce")?,
+            at_hash: protocol_string(&all, "at_hash")?,
+            c_hash: protocol_string(&all, "c_hash")?,
+            sid: protocol_string(&all, "sid")?,
+            tid: protocol_string(&all, "tid")?,
+            email: profile_string(&all, "email"),
+            email_verified: match all.get("email_verified") {
+                Some(Value::Bool(b)) => Some(*b),
+                Some(Value::String(s)) if s == "true" => Some(true),
+                Some(Value::String(s)) if s == "false" => Some(false),
+                _ => None,
+            },
+            name: profile_string(&all, "name"),
+            preferred_username: profile_string(&all, "preferred_username"),
+            given_name: profile_string(&all, "given_name"),
+            family_name: profile_string(&all, "family_name"),
+            groups: string_list(all.get("groups"), false),
+            scope: string_list(all.get("scope"), true),
+            iss,
+            sub,
+            aud,
+            all,
+        })
+    }
+}
+
+fn protocol_string(
+    all: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<String>, TokenError> {
+    match all.get(claim) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::InvalidClaim {
+            claim,
+            expected: "a string",
+        }),
+    }
+}
+
+fn profile_string(all: &Map<String, Value>, claim: &str) -> Option<String> {
+    all.get(claim).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn string_list(value: Option<&Value>, split_spaces: bool) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) if split_spaces => s
+            .split(' ')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn numeric_date(all: &Map<String, Value>, claim: &'static str) -> Result<Option<i64>, TokenError> {
+    let invalid = TokenError::InvalidClaim {
+        claim,
+        expected: "a number",
+    };
+    match all.get(claim) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if let Some(u) = n.as_u64() {
+                Ok(Some(i64::try_from(u).unwrap_or(i64::MAX)))
+            } else {
+                let f = n.as_f64().ok_or(invalid)?;
+                // Saturating float-to-int conversion; NaN cannot come out of JSON.
+                Ok(Some(f.floor() as i64))
+            }
+        }
+        Some(_) => Err(invalid),
+    }
+}
+
+/// Which time claims are required and checked; see [`check_time`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeRules {
+    pub(crate) skew: i64,
+    pub(crate) require_exp: bool,
+    pub(crate) require_iat: bool,
+    pub(crate) reject_future_iat: bool,
+}
+
+/// Checks `exp`, `nbf` and `iat` against `now` with `skew` seconds of tolerance, with
+/// Envoy's boundaries: a token is expired when `now > exp + skew` and not yet valid when
+/// `now < nbf - skew`.
+pub(crate) fn check_time(claims: &Claims, now: i64, rules: TimeRules) -> Result<(), TokenError> {
+    let TimeRules {
+        skew,
+        require_exp,
+        require_iat,
+        reject_future_iat,
+    } = rules;
+    match claims.exp {
+        Some(exp) if now > exp.saturating_add(skew) => {
+            return Err(TokenError::Expired { exp, now, skew });
+        }
+        None if require_exp => return Err(TokenError::MissingClaim("exp")),
+        _ => {}
+    }
+    if let Some(nbf) = claims.nbf
+        && nbf > now.saturating_add(skew)
+    {
+        return Err(TokenError::NotYetValid { nbf, now, skew });
+    }
+    match claims.iat {
+        Some(iat) if reject_future_iat && iat > now.saturating_add(skew) => {
+            Err(TokenError::IssuedInFuture { iat, now, skew })
+        }
+        None if require_iat => Err(TokenError::MissingClaim("iat")),
+        _ => Ok(()),
+    }
+}
