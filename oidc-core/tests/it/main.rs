@@ -4,5 +4,6 @@
 
 mod attacks;
 mod common;
+mod interop;
 mod provider;
 mod seed;
