@@ -276,6 +276,3 @@ impl Client {
         .unwrap_or_default())
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -4,6 +4,8 @@
 
 mod attacks;
 mod common;
+mod flow_dev;
 mod interop;
+mod jwks_cache;
 mod provider;
 mod seed;
