@@ -53,6 +53,10 @@ struct Inner {
     http: SharedHttpClient,
     config: JwksCacheConfig,
     keys: ArcSwap<KeySet>,
+    /// When the set stops being fresh, in nanoseconds after `base` (0: never fetched).
+    /// Read without the lock, so a refetch in flight never stalls readers of a fresh set.
+    fresh_until: AtomicU64,
+    base: Instant,
     state: tokio::sync::Mutex<State>,
     /// Completed fetch attempts; a waiter that sees it move knows someone fetched for it.
     attempts: AtomicU64,
@@ -62,7 +66,6 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     last_attempt: Option<Instant>,
-    fresh_until: Option<Instant>,
 }
 
 impl JwksCache {
@@ -74,6 +77,8 @@ impl JwksCache {
                 http,
                 config,
                 keys: ArcSwap::from_pointee(KeySet::default()),
+                fresh_until: AtomicU64::new(0),
+                base: Instant::now(),
                 state: tokio::sync::Mutex::new(State::default()),
                 attempts: AtomicU64::new(0),
                 last_error: std::sync::Mutex::new(None),
@@ -105,13 +110,8 @@ impl JwksCache {
     /// `max-age`; serves the last good set when a fetch fails. Empty only when no fetch has
     /// ever succeeded (see [`JwksCache::last_error`]).
     pub async fn current(&self) -> Arc<KeySet> {
-        {
-            let state = self.inner.state.try_lock();
-            if let Ok(state) = state
-                && state.fresh_until.is_some_and(|t| Instant::now() < t)
-            {
-                return self.keys();
-            }
+        if self.is_fresh(Instant::now()) {
+            return self.keys();
         }
         self.refresh(Trigger::Stale).await
     }
@@ -136,6 +136,15 @@ impl JwksCache {
         }
     }
 
+    fn is_fresh(&self, now: Instant) -> bool {
+        let until = self.inner.fresh_until.load(Ordering::Acquire);
+        until != 0 && self.nanos_since_base(now) < until
+    }
+
+    fn nanos_since_base(&self, t: Instant) -> u64 {
+        u64::try_from(t.duration_since(self.inner.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     async fn refresh(&self, trigger: Trigger) -> Arc<KeySet> {
         let seen = self.inner.attempts.load(Ordering::Acquire);
         let mut state = self.inner.state.lock().await;
@@ -144,7 +153,7 @@ impl JwksCache {
             return self.keys();
         }
         let now = Instant::now();
-        let fresh = state.fresh_until.is_some_and(|t| now < t);
+        let fresh = self.is_fresh(now);
         let rate_limited = state
             .last_attempt
             .is_some_and(|t| now.duration_since(t) < self.inner.config.min_refresh_interval);
@@ -161,7 +170,8 @@ impl JwksCache {
         let mut last_error = self.inner.last_error.lock().ok();
         match result {
             Ok((set, max_age)) => {
-                state.fresh_until = Some(Instant::now() + max_age);
+                let until = self.nanos_since_base(Instant::now() + max_age).max(1);
+                self.inner.fresh_until.store(until, Ordering::Release);
                 if let Some(e) = last_error.as_deref_mut() {
                     *e = None;
                 }

@@ -210,3 +210,28 @@ async fn garbage_from_the_provider_keeps_the_previous_keys() {
     assert!(err.to_string().contains("malformed"), "{err}");
     assert!(cache.keys().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_refetch_in_flight_does_not_stall_tokens_with_known_keys() {
+    let op = DevProvider::new(ISS);
+    let cache = cache(&op, config(0));
+    let good = token(&op.signing_key());
+    verifier().verify_with_cache(&good, &cache).await.unwrap();
+    // A token with an unknown kid starts a slow (200 ms) refetch...
+    let stranger = token(&SigningKey::ec("stranger", Algorithm::ES256));
+    let background = {
+        let cache = cache.clone();
+        tokio::spawn(async move { verifier().verify_with_cache(&stranger, &cache).await })
+    };
+    tokio::task::yield_now().await;
+    // ...while a token with a known kid is answered at once.
+    let quick = tokio::time::timeout(
+        Duration::from_millis(10),
+        verifier().verify_with_cache(&good, &cache),
+    )
+    .await;
+    assert!(matches!(quick, Ok(Ok(_))), "{quick:?}");
+    assert!(!background.is_finished(), "the refetch was still in flight");
+    assert!(background.await.unwrap().is_err());
+    assert_eq!(op.jwks_fetches(), 2);
+}
