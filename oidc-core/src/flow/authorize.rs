@@ -13,7 +13,9 @@ const RANDOM_BYTES: u32 = 32;
 
 /// An authentication request ready to send: redirect the browser to `url` and keep the
 /// rest (in an encrypted cookie or a server-side session) until the callback.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` shows the endpoint only: the URL's query carries `state` and `nonce`.
+#[derive(Clone)]
 pub struct AuthorizationRequest {
     /// Where to send the browser.
     pub url: Url,
@@ -23,6 +25,19 @@ pub struct AuthorizationRequest {
     pub nonce: Nonce,
     /// The PKCE code verifier, for the code exchange.
     pub pkce_verifier: PkceVerifier,
+}
+
+impl std::fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut endpoint = self.url.clone();
+        endpoint.set_query(None);
+        f.debug_struct("AuthorizationRequest")
+            .field("endpoint", &endpoint.as_str())
+            .field("state", &self.state)
+            .field("nonce", &self.nonce)
+            .field("pkce_verifier", &self.pkce_verifier)
+            .finish()
+    }
 }
 
 /// Builds an [`AuthorizationRequest`]; see [`Client::authorization_request`].

@@ -306,6 +306,12 @@ async fn reserved_parameters_cannot_be_overridden_and_openid_is_always_requested
     assert_ne!(request.state.secret(), other.state.secret());
     assert_ne!(request.nonce.secret(), other.nonce.secret());
     assert_ne!(request.pkce_verifier.secret(), other.pkce_verifier.secret());
+    // Debug output is safe to log: no state, nonce or verifier.
+    let shown = format!("{request:?}");
+    for secret in [request.state.secret(), request.nonce.secret(), request.pkce_verifier.secret()] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(shown.contains("http://127.0.0.1:9/authorize"));
 }
 
 #[tokio::test]
