@@ -129,7 +129,10 @@ impl Key {
                 let n = strip_leading_zeros(b64(&jwk.n, "n")?);
                 let e = strip_leading_zeros(b64(&jwk.e, "e")?);
                 // The verification algorithms accept 2048 to 8192 bits; say so at load.
-                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                let bits = match n.first() {
+                    Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+                    None => 0,
+                };
                 if !(2048..=8192).contains(&bits) {
                     return Err(format!("RSA modulus of {bits} bits is outside 2048..=8192"));
                 }

@@ -51,6 +51,7 @@ fn unusable_keys_are_skipped_with_a_reason_and_the_rest_stays() {
         {"kty": "EC", "kid": "p521", "crv": "P-521", "x": "AA", "y": "AA"},
         {"kty": "RSA", "kid": "short", "n": "AQAB", "e": "AQAB"},
         {"kty": "RSA", "kid": "no-n", "e": "AQAB"},
+        {"kty": "RSA", "kid": "empty-n", "n": "", "e": "AQAB"},
         {"kty": "RSA", "kid": "bad-b64", "n": "!!!", "e": "AQAB"},
         {"kty": "EC", "kid": "wrong-len", "crv": "P-256", "x": "AAAA", "y": "AAAA"},
         {"kty": "RSA", "kid": "pinned-wrong", "alg": "ES256", "n": n, "e": "AQAB"},
@@ -63,7 +64,7 @@ fn unusable_keys_are_skipped_with_a_reason_and_the_rest_stays() {
     let kept: Vec<_> = set.keys().iter().map(|k| k.kid()).collect();
     assert_eq!(kept, [Some("ec-1")]);
     assert_eq!(set.keys()[0].kid(), Some("ec-1"));
-    assert_eq!(set.skipped().len(), 12);
+    assert_eq!(set.skipped().len(), 13);
     for skipped in set.skipped() {
         assert!(!skipped.reason.is_empty());
     }
@@ -77,6 +78,8 @@ fn unusable_keys_are_skipped_with_a_reason_and_the_rest_stays() {
     assert!(reason("enc-key").contains("use"));
     assert!(reason("hmac").contains("oct"));
     assert!(reason("short").contains("17 bits"), "{}", reason("short"));
+    // Found by the jwks fuzz target: an empty modulus underflowed the bit count.
+    assert!(reason("empty-n").contains("0 bits"), "{}", reason("empty-n"));
     assert!(reason("pinned-wrong").contains("does not fit"));
 }
 
