@@ -91,44 +91,35 @@ impl KeySet {
 
     /// The keys to try for a token with this `kid` and `alg`.
     ///
-    /// With a `kid`, the one key of that id, and an error when its type does not allow
-    /// `alg` (a token naming an RSA key with `alg: ES256` is rejected, never retried with
-    /// other keys). Without a `kid`, every key that allows `alg` (as Envoy does).
+    /// With a `kid`: the key of that id, and keys that have no `kid` at all (as Envoy
+    /// does); an error when the key of that id does not allow `alg` (a token naming an RSA
+    /// key with `alg: ES256` is rejected, never retried with other keys). Without a `kid`:
+    /// every key that allows `alg`.
     pub fn candidates<'a>(
         &'a self,
-        kid: Option<&str>,
+        kid: Option<&'a str>,
         alg: Algorithm,
     ) -> Result<Candidates<'a>, TokenError> {
-        match kid {
-            Some(kid) => {
-                let key = self
-                    .keys
-                    .iter()
-                    .find(|k| k.kid() == Some(kid))
-                    .ok_or_else(|| TokenError::UnknownKey {
-                        kid: Some(kid.to_owned()),
-                    })?;
-                if !key.allows(alg) {
-                    return Err(TokenError::AlgorithmNotAllowed {
-                        alg: alg.to_string(),
-                        kid: Some(kid.to_owned()),
-                    });
-                }
-                Ok(Candidates {
-                    keys: std::slice::from_ref(key),
-                    alg,
-                })
-            }
-            None => {
-                if !self.keys.iter().any(|k| k.allows(alg)) {
-                    return Err(TokenError::UnknownKey { kid: None });
-                }
-                Ok(Candidates {
-                    keys: &self.keys,
-                    alg,
-                })
-            }
+        if let Some(kid) = kid
+            && let Some(named) = self.keys.iter().find(|k| k.kid() == Some(kid))
+            && !named.allows(alg)
+        {
+            return Err(TokenError::AlgorithmNotAllowed {
+                alg: alg.to_string(),
+                kid: Some(kid.to_owned()),
+            });
         }
+        let candidates = Candidates {
+            keys: &self.keys,
+            kid,
+            alg,
+        };
+        if candidates.clone().next().is_none() {
+            return Err(TokenError::UnknownKey {
+                kid: kid.map(str::to_owned),
+            });
+        }
+        Ok(candidates)
     }
 }
 
@@ -136,6 +127,7 @@ impl KeySet {
 #[derive(Debug, Clone)]
 pub struct Candidates<'a> {
     keys: &'a [Arc<Key>],
+    kid: Option<&'a str>,
     alg: Algorithm,
 }
 
@@ -145,7 +137,11 @@ impl<'a> Iterator for Candidates<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         while let Some((first, rest)) = self.keys.split_first() {
             self.keys = rest;
-            if first.allows(self.alg) {
+            let kid_fits = match (self.kid, first.kid()) {
+                (Some(wanted), Some(has)) => wanted == has,
+                _ => true,
+            };
+            if kid_fits && first.allows(self.alg) {
                 return Some(first);
             }
         }

@@ -79,7 +79,11 @@ fn unusable_keys_are_skipped_with_a_reason_and_the_rest_stays() {
     assert!(reason("hmac").contains("oct"));
     assert!(reason("short").contains("17 bits"), "{}", reason("short"));
     // Found by the jwks fuzz target: an empty modulus underflowed the bit count.
-    assert!(reason("empty-n").contains("0 bits"), "{}", reason("empty-n"));
+    assert!(
+        reason("empty-n").contains("0 bits"),
+        "{}",
+        reason("empty-n")
+    );
     assert!(reason("pinned-wrong").contains("does not fit"));
 }
 
@@ -131,4 +135,20 @@ fn the_same_key_fetched_twice_has_the_same_fingerprint() {
     assert_eq!(a.keys()[0].fingerprint(), b.keys()[0].fingerprint());
     assert_ne!(a.keys()[0].fingerprint(), a.keys()[1].fingerprint());
     assert!(a.has_fingerprint(b.keys()[2].fingerprint()));
+}
+
+#[test]
+fn a_token_kid_also_tries_keys_that_have_no_kid() {
+    let mut jwk = TestKeys::shared().ec.public_jwk().clone();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let set = KeySet::from_json(json!({"keys": [jwk]}).to_string().as_bytes()).unwrap();
+    let found: Vec<_> = set
+        .candidates(Some("any-kid"), Algorithm::ES256)
+        .unwrap()
+        .collect();
+    assert_eq!(found.len(), 1, "a kid-less key is a candidate, as in Envoy");
+    assert!(matches!(
+        set.candidates(Some("any-kid"), Algorithm::RS256),
+        Err(TokenError::UnknownKey { .. })
+    ));
 }

@@ -158,6 +158,13 @@ fn numeric_date(all: &Map<String, Value>, claim: &'static str) -> Result<Option<
     match all.get(claim) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
+            // A NumericDate before 1970 is malformed, as in Envoy's jwt_verify_lib.
+            if n.as_f64().is_some_and(|f| f < 0.0) {
+                return Err(TokenError::InvalidClaim {
+                    claim,
+                    expected: "a non-negative number",
+                });
+            }
             if let Some(i) = n.as_i64() {
                 Ok(Some(i))
             } else if let Some(u) = n.as_u64() {

@@ -60,8 +60,11 @@ impl IdTokenVerifier {
         keys: &KeySet,
         checks: &IdTokenChecks<'_>,
     ) -> Result<VerifiedToken, TokenError> {
+        let now = self.inner.clock.unix_now();
         self.inner
-            .verify_uncached(token, keys, |header, claims| check(header, claims, checks))
+            .verify_uncached(token, keys, now, |header, claims| {
+                check(header, claims, checks)
+            })
     }
 
     /// Verifies an ID token with keys from `cache`, refetching once on an unknown `kid`.

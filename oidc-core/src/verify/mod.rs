@@ -121,6 +121,9 @@ impl VerifiedToken {
 enum AudienceRule {
     /// At least one of these must be in `aud`; a token with no `aud` is rejected.
     OneOf(Vec<String>),
+    /// As `OneOf`, comparing both sides without a leading `http://` / `https://` and one
+    /// trailing `/` (Envoy's jwt_authn audience matching). Holds the normalized forms.
+    OneOfUrlNormalized(Vec<String>),
     /// `aud` is not checked (explicit opt-out).
     Any,
 }
@@ -161,6 +164,7 @@ pub struct VerifierBuilder {
     issuer: IssuerMatch,
     audiences: Vec<String>,
     any_audience: bool,
+    normalize_audience_urls: bool,
     authorized_party: Option<String>,
     algorithms: Vec<Algorithm>,
     types: Option<Vec<String>>,
@@ -186,16 +190,26 @@ impl Verifier {
     /// With the verified-token cache on, a token verified before is answered from the cache
     /// while it is unexpired and its key is still in `keys`.
     pub fn verify(&self, token: &str, keys: &KeySet) -> Result<VerifiedToken, TokenError> {
+        self.verify_at(token, keys, self.clock.unix_now())
+    }
+
+    /// [`Verifier::verify`] at the time `now` (seconds since the epoch) instead of the
+    /// configured clock: for replays and for callers that pin the time per request.
+    pub fn verify_at(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenError> {
         self.check_len(token)?;
         let Some(cache) = &self.cache else {
-            return self.verify_uncached(token, keys, |_, _| Ok(()));
+            return self.verify_uncached(token, keys, now, |_, _| Ok(()));
         };
-        let now = self.clock.unix_now();
         let digest = cache::digest_of(token);
         if let Some(hit) = cache.get(&digest, now, keys) {
             return Ok(hit);
         }
-        let verified = self.verify_uncached(token, keys, |_, _| Ok(()))?;
+        let verified = self.verify_uncached(token, keys, now, |_, _| Ok(()))?;
         cache.insert(digest, verified.clone(), now);
         Ok(verified)
     }
@@ -231,6 +245,7 @@ impl Verifier {
         &self,
         token: &str,
         keys: &KeySet,
+        now: i64,
         more: impl FnOnce(&Header, &Claims) -> Result<(), TokenError>,
     ) -> Result<VerifiedToken, TokenError> {
         self.check_len(token)?;
@@ -260,7 +275,7 @@ impl Verifier {
         let claims = Claims::from_map(map)?;
 
         self.issuer.check(&claims)?;
-        claims::check_time(&claims, self.clock.unix_now(), self.time)?;
+        claims::check_time(&claims, now, self.time)?;
         self.check_audience(&claims)?;
         more(&header, &claims)?;
 
@@ -274,9 +289,15 @@ impl Verifier {
     }
 
     fn check_audience(&self, claims: &Claims) -> Result<(), TokenError> {
-        if let AudienceRule::OneOf(accepted) = &self.audience
-            && !claims.aud.iter().any(|a| accepted.contains(a))
-        {
+        let accepted = match &self.audience {
+            AudienceRule::Any => true,
+            AudienceRule::OneOf(accepted) => claims.aud.iter().any(|a| accepted.contains(a)),
+            AudienceRule::OneOfUrlNormalized(accepted) => claims
+                .aud
+                .iter()
+                .any(|a| accepted.iter().any(|x| x == normalize_audience(a))),
+        };
+        if !accepted {
             return Err(TokenError::WrongAudience {
                 found: claims.aud.clone(),
             });
@@ -321,6 +342,7 @@ impl VerifierBuilder {
             issuer,
             audiences: Vec::new(),
             any_audience: false,
+            normalize_audience_urls: false,
             authorized_party: None,
             algorithms: Algorithm::ALL.to_vec(),
             types: None,
@@ -356,6 +378,14 @@ impl VerifierBuilder {
     /// audience check cannot be switched off by accident.
     pub fn insecure_accept_any_audience(mut self) -> Self {
         self.any_audience = true;
+        self
+    }
+
+    /// Compares audiences as Envoy's jwt_authn does: without a leading `http://` or
+    /// `https://` and without one trailing `/`, so `https://api.example/` matches
+    /// `api.example`. Off by default (exact comparison).
+    pub fn normalize_audience_urls(mut self, normalize: bool) -> Self {
+        self.normalize_audience_urls = normalize;
         self
     }
 
@@ -440,6 +470,12 @@ impl VerifierBuilder {
             });
         }
         let audience = match (self.audiences.is_empty(), self.any_audience) {
+            (false, _) if self.normalize_audience_urls => AudienceRule::OneOfUrlNormalized(
+                self.audiences
+                    .iter()
+                    .map(|a| normalize_audience(a).to_owned())
+                    .collect(),
+            ),
             (false, _) => AudienceRule::OneOf(self.audiences),
             (true, true) => AudienceRule::Any,
             (true, false) => {
@@ -518,6 +554,15 @@ fn decode_part(part: &str, name: &str) -> Result<Vec<u8>, TokenError> {
     URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| TokenError::Malformed(format!("{name} is not base64url")))
+}
+
+/// An audience without a leading `http://` / `https://` and one trailing `/`.
+fn normalize_audience(aud: &str) -> &str {
+    let rest = aud
+        .strip_prefix("http://")
+        .or_else(|| aud.strip_prefix("https://"))
+        .unwrap_or(aud);
+    rest.strip_suffix('/').unwrap_or(rest)
 }
 
 /// `base64url(left half of hash(value))`, the `at_hash` / `c_hash` construction.

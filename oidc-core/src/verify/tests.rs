@@ -166,3 +166,55 @@ fn half_hash_matches_the_oidc_core_example() {
         "77QmUPtjPfzWtF2AnpK9RQ"
     );
 }
+
+#[test]
+fn verify_at_pins_the_time_per_call() {
+    let keys = TestKeys::shared();
+    let verifier = Verifier::builder("https://op.example")
+        .audience("api")
+        .build()
+        .unwrap();
+    let token = mint(&keys.rsa, claims());
+    assert!(verifier.verify_at(&token, &keys.key_set(), NOW).is_ok());
+    assert!(matches!(
+        verifier.verify_at(&token, &keys.key_set(), NOW + 361),
+        Err(TokenError::Expired { .. })
+    ));
+}
+
+#[test]
+fn envoy_audience_normalization_is_opt_in() {
+    let keys = TestKeys::shared();
+    let mut c = claims();
+    c["aud"] = json!("https://api.example/");
+    let token = mint(&keys.rsa, c);
+    let exact = Verifier::builder("https://op.example")
+        .audience("api.example")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        exact.verify_at(&token, &keys.key_set(), NOW),
+        Err(TokenError::WrongAudience { .. })
+    ));
+    let envoy = Verifier::builder("https://op.example")
+        .audience("http://api.example")
+        .normalize_audience_urls(true)
+        .build()
+        .unwrap();
+    assert!(envoy.verify_at(&token, &keys.key_set(), NOW).is_ok());
+}
+
+#[test]
+fn negative_numeric_dates_are_malformed() {
+    let keys = TestKeys::shared();
+    let mut c = claims();
+    c["iat"] = json!(-5);
+    let verifier = Verifier::builder("https://op.example")
+        .audience("api")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        verifier.verify_at(&mint(&keys.rsa, c), &keys.key_set(), NOW),
+        Err(TokenError::InvalidClaim { claim: "iat", .. })
+    ));
+}

@@ -308,7 +308,11 @@ async fn reserved_parameters_cannot_be_overridden_and_openid_is_always_requested
     assert_ne!(request.pkce_verifier.secret(), other.pkce_verifier.secret());
     // Debug output is safe to log: no state, nonce or verifier.
     let shown = format!("{request:?}");
-    for secret in [request.state.secret(), request.nonce.secret(), request.pkce_verifier.secret()] {
+    for secret in [
+        request.state.secret(),
+        request.nonce.secret(),
+        request.pkce_verifier.secret(),
+    ] {
         assert!(!shown.contains(secret), "{shown}");
     }
     assert!(shown.contains("http://127.0.0.1:9/authorize"));
