@@ -66,6 +66,7 @@ pub enum HttpError {
 }
 
 /// The URL of a request without its query, safe to show in errors and logs.
+#[cfg_attr(not(any(feature = "reqwest", feature = "testing")), allow(dead_code))]
 pub(crate) fn display_url(uri: &http::Uri) -> String {
     match (uri.scheme_str(), uri.authority()) {
         (Some(scheme), Some(authority)) => format!("{scheme}://{authority}{}", uri.path()),

@@ -30,6 +30,7 @@ mod token;
 mod userinfo;
 
 pub use self::authorize::{AuthorizationRequest, AuthorizationRequestBuilder};
+#[cfg(feature = "testing")]
 pub(crate) use self::client_auth::random_token;
 pub use self::client_auth::{ClientAuth, PrivateKey};
 pub use self::logout::LogoutRequest;

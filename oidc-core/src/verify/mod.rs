@@ -49,6 +49,9 @@ pub enum IssuerMatch {
     /// A multi-tenant issuer such as `https://login.microsoftonline.com/{tenantid}/v2.0`:
     /// `iss` must equal the template with `{tenantid}` replaced by the token's `tid` claim.
     TenantTemplate(String),
+    /// Any `iss`: for a key set that a single issuer controls (Envoy's provider without
+    /// `issuer`). The keys alone then decide who may issue tokens.
+    Any,
 }
 
 impl IssuerMatch {
@@ -66,6 +69,7 @@ impl IssuerMatch {
                 }
                 _ => false,
             },
+            IssuerMatch::Any => true,
         };
         if ok {
             Ok(())
@@ -462,6 +466,7 @@ impl VerifierBuilder {
         let issuer_empty = match &self.issuer {
             IssuerMatch::Exact(i) => i.is_empty(),
             IssuerMatch::TenantTemplate(t) => !t.contains("{tenantid}"),
+            IssuerMatch::Any => false,
         };
         if issuer_empty {
             return Err(ConfigError::Invalid {

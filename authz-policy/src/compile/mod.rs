@@ -1,0 +1,229 @@
+//! Objects compiled once into a [`PolicySet`].
+
+pub(crate) mod jwt_rule;
+pub(crate) mod rule;
+pub(crate) mod selector;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use oidc_core::http::SharedHttpClient;
+use oidc_core::jwks::JwksCache;
+
+use self::jwt_rule::CompiledJwtRule;
+use self::rule::CompiledRule;
+use self::selector::Scope;
+use crate::error::Error;
+use crate::load::{Objects, parse_yaml};
+use crate::model::Action;
+use crate::path::PathNormalization;
+use crate::validate;
+
+/// How policies are compiled.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CompileOptions {
+    /// The mesh root namespace: its policies apply to every namespace (default
+    /// `istio-system`).
+    pub root_namespace: String,
+    /// The client that fetches `jwksUri` key sets; without one, tokens of such rules fail.
+    pub http: Option<SharedHttpClient>,
+    /// MeshConfig `pathNormalization` (default `BASE`).
+    pub path_normalization: PathNormalization,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            root_namespace: "istio-system".into(),
+            http: None,
+            path_normalization: PathNormalization::Base,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// Sets the root namespace.
+    #[must_use]
+    pub fn root_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.root_namespace = namespace.into();
+        self
+    }
+
+    /// Sets the HTTP client for `jwksUri`.
+    #[must_use]
+    pub fn http(mut self, http: SharedHttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Sets the path normalization.
+    #[must_use]
+    pub fn path_normalization(mut self, mode: PathNormalization) -> Self {
+        self.path_normalization = mode;
+        self
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledPolicy {
+    pub(crate) id: Arc<str>,
+    pub(crate) action: Action,
+    pub(crate) provider: Option<Arc<str>>,
+    pub(crate) scope: Scope,
+    pub(crate) rules: Vec<CompiledRule>,
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledAuthn {
+    pub(crate) id: Arc<str>,
+    pub(crate) scope: Scope,
+    pub(crate) rules: Vec<CompiledJwtRule>,
+}
+
+/// Policies compiled for evaluation. Build it once (`compile`, `from_yaml`), evaluate
+/// many requests; evaluation is synchronous and does no I/O.
+#[derive(Debug)]
+pub struct PolicySet {
+    pub(crate) root_namespace: String,
+    pub(crate) normalization: PathNormalization,
+    /// Sorted by action (CUSTOM, DENY, ALLOW, AUDIT), then `namespace/name`.
+    pub(crate) policies: Vec<CompiledPolicy>,
+    pub(crate) authns: Vec<CompiledAuthn>,
+    pub(crate) jwks_caches: Vec<JwksCache>,
+    pub(crate) objects: Objects,
+}
+
+fn namespace_of(meta: &crate::model::ObjectMeta) -> String {
+    meta.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+impl PolicySet {
+    /// Parses YAML (see [`crate::load::parse_yaml`]) and compiles it.
+    pub fn from_yaml(text: &str, options: CompileOptions) -> Result<PolicySet, Error> {
+        PolicySet::compile(parse_yaml(text)?, options)
+    }
+
+    /// Validates every object as Istio does and compiles them. The first invalid object
+    /// is the error.
+    pub fn compile(objects: Objects, options: CompileOptions) -> Result<PolicySet, Error> {
+        let mut seen = BTreeSet::new();
+        let mut policies = Vec::with_capacity(objects.authorization_policies.len());
+        for p in &objects.authorization_policies {
+            validate::authorization_policy(p)?;
+            let ns = namespace_of(&p.metadata);
+            let id = format!("{ns}/{}", p.metadata.name.as_deref().unwrap_or_default());
+            if !seen.insert(("AuthorizationPolicy", id.clone())) {
+                return Err(duplicate("AuthorizationPolicy", &id));
+            }
+            let action = p.spec.action.unwrap_or(Action::ALLOW);
+            policies.push(CompiledPolicy {
+                id: id.into(),
+                action,
+                provider: p
+                    .spec
+                    .provider
+                    .as_ref()
+                    .and_then(|pr| pr.name.as_deref())
+                    .map(Arc::from),
+                scope: Scope::new(
+                    &ns,
+                    &p.spec.selector,
+                    &p.spec.target_ref,
+                    &p.spec.target_refs,
+                ),
+                rules: p
+                    .spec
+                    .rules
+                    .iter()
+                    .flatten()
+                    .map(|r| rule::compile_rule(r, &ns))
+                    .collect(),
+                dry_run: matches!(validate::dry_run(&p.metadata), Some(Ok(true))),
+            });
+        }
+        policies.sort_by(|a, b| (a.action, &a.id).cmp(&(b.action, &b.id)));
+
+        let mut jwks_caches = Vec::new();
+        let mut authns = Vec::with_capacity(objects.request_authentications.len());
+        for ra in &objects.request_authentications {
+            validate::request_authentication(ra)?;
+            let ns = namespace_of(&ra.metadata);
+            let id = format!("{ns}/{}", ra.metadata.name.as_deref().unwrap_or_default());
+            if !seen.insert(("RequestAuthentication", id.clone())) {
+                return Err(duplicate("RequestAuthentication", &id));
+            }
+            authns.push(CompiledAuthn {
+                id: id.into(),
+                scope: Scope::new(
+                    &ns,
+                    &ra.spec.selector,
+                    &ra.spec.target_ref,
+                    &ra.spec.target_refs,
+                ),
+                rules: ra
+                    .spec
+                    .jwt_rules
+                    .iter()
+                    .flatten()
+                    .map(|r| jwt_rule::compile(r, options.http.as_ref(), &mut jwks_caches))
+                    .collect(),
+            });
+        }
+        authns.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(PolicySet {
+            root_namespace: options.root_namespace,
+            normalization: options.path_normalization,
+            policies,
+            authns,
+            jwks_caches,
+            objects,
+        })
+    }
+
+    /// The key caches of `jwksUri` rules with the fetch timeout their rules set (5 s by
+    /// default). Evaluation never fetches: the caller fills the caches from an async
+    /// context (`JwksCache::current`), and tokens of an issuer whose keys are missing fail
+    /// with 401.
+    pub fn jwks_sources(&self) -> Vec<(&JwksCache, std::time::Duration)> {
+        self.jwks_caches
+            .iter()
+            .map(|cache| {
+                let timeout = self
+                    .authns
+                    .iter()
+                    .flat_map(|a| &a.rules)
+                    .filter(
+                        |r| matches!(&r.keys, jwt_rule::Keys::Remote(c) if c.url() == cache.url()),
+                    )
+                    .find_map(|r| r.timeout)
+                    .unwrap_or(std::time::Duration::from_secs(5));
+                (cache, timeout)
+            })
+            .collect()
+    }
+
+    /// The documents that were skipped (other kinds), one line each.
+    pub fn skipped(&self) -> &[String] {
+        &self.objects.skipped
+    }
+
+    /// The objects the set was compiled from.
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// The mesh root namespace.
+    pub fn root_namespace(&self) -> &str {
+        &self.root_namespace
+    }
+}
+
+fn duplicate(kind: &str, id: &str) -> Error {
+    Error::Invalid {
+        object: format!("{kind} {id}"),
+        field: "metadata.name".into(),
+        reason: "defined twice".into(),
+    }
+}

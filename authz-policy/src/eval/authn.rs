@@ -1,0 +1,330 @@
+//! RequestAuthentication as Envoy's jwt_authn filter applies it: find tokens where the
+//! rules say, verify each with the rule of its issuer, and say what goes upstream.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use oidc_core::error::TokenError;
+use oidc_core::jwks::KeySet;
+use serde_json::Value;
+
+use super::decision::{HeaderChanges, Identity};
+use crate::PolicySet;
+use crate::compile::jwt_rule::{CompiledJwtRule, Location};
+use crate::request::{Request, Workload};
+
+pub(crate) enum Authn {
+    /// No RequestAuthentication applies, or no token was sent: no identity.
+    NoToken(HeaderChanges),
+    /// Every token verified.
+    Authenticated(Identity, HeaderChanges),
+    /// A token failed.
+    Failed { status: u16, reason: String },
+}
+
+/// A token and where it was found.
+struct Found<'r> {
+    token: Cow<'r, str>,
+    location: &'r Location,
+}
+
+fn is_base64url_or_dot(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+}
+
+/// Envoy's header extraction: the prefix anywhere in the value (case-sensitive), then the
+/// token after any non-token characters; nothing after the prefix yields the raw value
+/// (which then fails to parse).
+fn from_header_value<'v>(value: &'v str, prefix: Option<&str>) -> Option<&'v str> {
+    let Some(prefix) = prefix.filter(|p| !p.is_empty()) else {
+        return Some(value);
+    };
+    let at = value.find(prefix)?;
+    let rest = &value[at + prefix.len()..];
+    let start = rest.bytes().position(is_base64url_or_dot);
+    match start {
+        Some(i) => Some(&rest[i..]),
+        None => Some(value),
+    }
+}
+
+fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r>>) {
+    match location {
+        Location::Header(name, prefix) => {
+            for value in req.headers.get_all(name) {
+                if let Some(token) = from_header_value(value, prefix.as_deref()) {
+                    out.push(Found {
+                        token: Cow::Borrowed(token),
+                        location,
+                    });
+                }
+            }
+        }
+        Location::Param(name) => {
+            if let Some(query) = req.query()
+                && let Some((_, v)) =
+                    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name)
+            {
+                out.push(Found {
+                    token: Cow::Owned(v.into_owned()),
+                    location,
+                });
+            }
+        }
+        Location::Cookie(name) => {
+            for header in req.headers.get_all("cookie") {
+                for pair in header.split(';') {
+                    if let Some((k, v)) = pair.trim().split_once('=')
+                        && k == name
+                    {
+                        out.push(Found {
+                            token: Cow::Borrowed(v),
+                            location,
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Envoy's messages, with our reason after them.
+fn failure(error: &TokenError) -> (u16, String) {
+    let envoy = match error {
+        TokenError::WrongAudience { .. } => "Audiences in Jwt are not allowed",
+        TokenError::Expired { .. } => "Jwt is expired",
+        TokenError::NotYetValid { .. } => "Jwt not yet valid",
+        TokenError::UnknownKey { .. } | TokenError::AlgorithmNotAllowed { .. } => {
+            "Jwks doesn't have key to match kid or alg from Jwt"
+        }
+        TokenError::BadSignature { .. } => "Jwt verification fails",
+        TokenError::WrongIssuer { .. } => "Jwt issuer is not configured",
+        TokenError::KeysUnavailable(_) => "Jwks remote fetch is failed",
+        TokenError::UnsupportedAlgorithm(_) => "Jwt header [alg] is not supported",
+        _ => "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections",
+    };
+    let status = if matches!(error, TokenError::WrongAudience { .. }) {
+        403
+    } else {
+        401
+    };
+    (status, format!("{envoy}: {error}"))
+}
+
+/// Verifies `token` with the rules configured at its location (sorted by issuer): the
+/// first rule that accepts it wins; a token no rule's issuer names is "issuer not
+/// configured".
+fn verify<'s>(
+    token: &str,
+    rules: &[&'s CompiledJwtRule],
+    now: i64,
+) -> Result<(&'s CompiledJwtRule, oidc_core::verify::VerifiedToken), TokenError> {
+    let empty = KeySet::default();
+    let mut first_failure: Option<TokenError> = None;
+    for rule in rules {
+        let (keys, unavailable) = match rule.keys.snapshot() {
+            Ok(keys) => (keys, None),
+            Err(reason) => (std::sync::Arc::new(empty.clone()), Some(reason)),
+        };
+        match rule.verifier.verify_at(token, &keys, now) {
+            Ok(verified) => return Ok((rule, verified)),
+            Err(TokenError::WrongIssuer { .. }) => continue,
+            Err(TokenError::UnknownKey { .. }) if unavailable.is_some() => {
+                first_failure
+                    .get_or_insert(TokenError::KeysUnavailable(unavailable.unwrap_or_default()));
+            }
+            Err(
+                e @ (TokenError::Malformed(_)
+                | TokenError::TooLarge { .. }
+                | TokenError::InvalidClaim { .. }
+                | TokenError::MissingClaim(_)
+                | TokenError::UnsupportedAlgorithm(_)
+                | TokenError::UnknownCritical(_)),
+            ) => {
+                return Err(e);
+            }
+            Err(e) => {
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_failure.unwrap_or_else(|| TokenError::WrongIssuer {
+        found: "(no rule names it)".into(),
+    }))
+}
+
+fn claim_header_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(_) | Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => u.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && (0.0..1.8e19).contains(&f) => format!("{f:.0}"),
+            (None, Some(f)) => format!("{f:.6}"),
+            (None, None) => n.to_string(),
+        }),
+        other => Some(base64::engine::general_purpose::STANDARD.encode(other.to_string())),
+    }
+}
+
+fn lookup<'v>(claims: &'v serde_json::Map<String, Value>, path: &str) -> Option<&'v Value> {
+    let mut parts = path.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
+impl PolicySet {
+    pub(crate) fn authenticate(&self, workload: &Workload, req: &Request<'_>, now: i64) -> Authn {
+        let mut rules: Vec<&CompiledJwtRule> = self
+            .authns
+            .iter()
+            .filter(|a| a.scope.applies(workload, &self.root_namespace))
+            .flat_map(|a| &a.rules)
+            .collect();
+        if rules.is_empty() {
+            return Authn::NoToken(HeaderChanges::default());
+        }
+        rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+
+        // Output headers are never taken from the client.
+        let mut changes = HeaderChanges::default();
+        for rule in &rules {
+            for h in rule
+                .payload_header
+                .iter()
+                .chain(rule.claim_headers.iter().map(|(h, _)| h))
+            {
+                if !changes.remove.contains(h) {
+                    changes.remove.push(h.clone());
+                }
+            }
+        }
+        // CORS preflight skips JWT checks (Envoy's bypass_cors_preflight, as Istio sets).
+        let non_empty = |name: &str| req.headers.get_all(name).any(|v| !v.is_empty());
+        if req.method == "OPTIONS"
+            && non_empty("origin")
+            && non_empty("access-control-request-method")
+        {
+            return Authn::NoToken(changes);
+        }
+
+        let mut locations: Vec<&Location> = rules.iter().flat_map(|r| &r.locations).collect();
+        locations.sort();
+        locations.dedup();
+        let mut found = Vec::new();
+        for location in locations {
+            extract(req, location, &mut found);
+        }
+        if found.is_empty() {
+            return Authn::NoToken(changes);
+        }
+        let mut identity: Option<Identity> = None;
+        for f in &found {
+            let at_location: Vec<&CompiledJwtRule> = rules
+                .iter()
+                .copied()
+                .filter(|r| r.locations.contains(f.location))
+                .collect();
+            match verify(&f.token, &at_location, now) {
+                Err(e) => {
+                    let (status, reason) = failure(&e);
+                    return Authn::Failed { status, reason };
+                }
+                Ok((rule, verified)) => {
+                    if !rule.forward_original_token {
+                        match f.location {
+                            Location::Header(name, _) => changes.remove.push(name.clone()),
+                            Location::Param(name) => changes.remove_query_params.push(name.clone()),
+                            Location::Cookie(_) => {}
+                        }
+                    }
+                    if let Some(header) = &rule.payload_header
+                        && let Some(payload) = f.token.split('.').nth(1)
+                    {
+                        changes.add.push((header.clone(), payload.to_owned()));
+                    }
+                    for (header, claim) in &rule.claim_headers {
+                        if let Some(value) =
+                            lookup(&verified.claims().all, claim).and_then(claim_header_value)
+                        {
+                            changes.add.push((header.clone(), value));
+                        }
+                    }
+                    if identity.is_none() {
+                        identity = Some(Identity {
+                            token: verified,
+                            split_claims: rule.split_claims.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        match identity {
+            Some(identity) => Authn::Authenticated(identity, changes),
+            None => Authn::NoToken(changes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_extraction_follows_envoy() {
+        let b = Some("Bearer ");
+        assert_eq!(
+            from_header_value("Bearer abc.def.ghi", b),
+            Some("abc.def.ghi")
+        );
+        assert_eq!(from_header_value("Bearer   abc", b), Some("abc"));
+        assert_eq!(
+            from_header_value("Bearer ", b),
+            Some("Bearer "),
+            "raw value: malformed later"
+        );
+        assert_eq!(from_header_value("Bearer", b), None);
+        assert_eq!(
+            from_header_value("bearer abc", b),
+            None,
+            "the prefix is case-sensitive"
+        );
+        assert_eq!(from_header_value("Basic abc", b), None);
+        assert_eq!(
+            from_header_value("x Bearer abc", b),
+            Some("abc"),
+            "prefix anywhere"
+        );
+        assert_eq!(from_header_value("tok", None), Some("tok"));
+    }
+
+    #[test]
+    fn claim_headers_as_envoy_writes_them() {
+        assert_eq!(
+            claim_header_value(&serde_json::json!("a")),
+            Some("a".into())
+        );
+        assert_eq!(claim_header_value(&serde_json::json!("")), None);
+        assert_eq!(
+            claim_header_value(&serde_json::json!(true)),
+            Some("true".into())
+        );
+        assert_eq!(
+            claim_header_value(&serde_json::json!(42)),
+            Some("42".into())
+        );
+        assert_eq!(
+            claim_header_value(&serde_json::json!(1.5)),
+            Some("1.500000".into())
+        );
+        assert_eq!(
+            claim_header_value(&serde_json::json!(["a"])),
+            Some("WyJhIl0=".into())
+        );
+    }
+}
