@@ -164,3 +164,31 @@ impl From<&Decision> for CheckOutput {
         }
     }
 }
+
+/// Checks `actual` against an expectation in the conformance-suite format
+/// (`tests/data/istio/*/expected.json`): every key except `args`, `comment`, `exit`,
+/// `error_contains` and `reason_contains` must equal the output's; `reason_contains` must
+/// be a substring of `reason`. `Err` says what differs.
+pub fn compare_expected(expected: &serde_json::Value, actual: &CheckOutput) -> Result<(), String> {
+    let actual = serde_json::to_value(actual).map_err(|e| e.to_string())?;
+    let Some(expected) = expected.as_object() else {
+        return Err("the expectation is not a JSON object".into());
+    };
+    for (key, want) in expected {
+        match key.as_str() {
+            "args" | "comment" | "exit" | "error_contains" => {}
+            "reason_contains" => {
+                let reason = actual["reason"].as_str().unwrap_or("");
+                if !reason.contains(want.as_str().unwrap_or("")) {
+                    return Err(format!("reason {reason:?} lacks {want}"));
+                }
+            }
+            _ if actual.get(key) != Some(want) => {
+                let got = actual.get(key).cloned().unwrap_or(serde_json::Value::Null);
+                return Err(format!("{key}: expected {want}, got {got}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
