@@ -80,6 +80,7 @@ pub(crate) fn compile(
         .clock_skew(SKEW)
         .require_exp(false)
         .reject_future_iat(false)
+        .zero_exp_is_absent(true)
         .normalize_audience_urls(true);
     let builder = if audiences.is_empty() {
         builder.insecure_accept_any_audience()

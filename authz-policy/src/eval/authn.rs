@@ -32,20 +32,24 @@ fn is_base64url_or_dot(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
 }
 
-/// Envoy's header extraction: the prefix anywhere in the value (case-sensitive), then the
-/// token after any non-token characters; nothing after the prefix yields the raw value
-/// (which then fails to parse).
+/// Envoy's header extraction (`extractor.cc`): the prefix anywhere in the value
+/// (case-sensitive), then the first run of base64url-and-dot characters after it; nothing
+/// after the prefix yields the raw value (which then fails to parse).
 fn from_header_value<'v>(value: &'v str, prefix: Option<&str>) -> Option<&'v str> {
     let Some(prefix) = prefix.filter(|p| !p.is_empty()) else {
         return Some(value);
     };
     let at = value.find(prefix)?;
     let rest = &value[at + prefix.len()..];
-    let start = rest.bytes().position(is_base64url_or_dot);
-    match start {
-        Some(i) => Some(&rest[i..]),
-        None => Some(value),
-    }
+    let Some(start) = rest.bytes().position(is_base64url_or_dot) else {
+        return Some(value);
+    };
+    let token = &rest[start..];
+    let end = token
+        .bytes()
+        .position(|b| !is_base64url_or_dot(b))
+        .unwrap_or(token.len());
+    Some(&token[..end])
 }
 
 fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r>>) {
@@ -301,6 +305,8 @@ mod tests {
             "prefix anywhere"
         );
         assert_eq!(from_header_value("tok", None), Some("tok"));
+        assert_eq!(from_header_value("Bearer a.b.c trailing", b), Some("a.b.c"));
+        assert_eq!(from_header_value("Bearer a.b.c, x", b), Some("a.b.c"));
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The identity of a token verified elsewhere; the claims `scope` and `permission`
+    /// are split on spaces when matched, as Istio configures Envoy.
+    pub fn new(token: VerifiedToken) -> Self {
+        Identity {
+            token,
+            split_claims: ["scope".to_owned(), "permission".to_owned()].into(),
+        }
+    }
+
     /// `iss/sub` (`request.auth.principal`); `None` when the token has no `sub`.
     pub fn principal(&self) -> Option<String> {
         self.token.principal()

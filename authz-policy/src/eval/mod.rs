@@ -54,6 +54,29 @@ impl PolicySet {
         request: &Request<'_>,
         custom: CustomVerdict,
     ) -> Decision {
+        self.run(workload, request, custom, None)
+    }
+
+    /// Like [`PolicySet::evaluate`] for a request whose token the caller verified already
+    /// (or that has none): RequestAuthentication is skipped and `identity` is used for
+    /// `requestPrincipals` and `request.auth.*`.
+    pub fn authorize(
+        &self,
+        workload: &Workload,
+        request: &Request<'_>,
+        identity: Option<&Identity>,
+        custom: CustomVerdict,
+    ) -> Decision {
+        self.run(workload, request, custom, Some(identity))
+    }
+
+    fn run(
+        &self,
+        workload: &Workload,
+        request: &Request<'_>,
+        custom: CustomVerdict,
+        known_identity: Option<Option<&Identity>>,
+    ) -> Decision {
         let path = match normalize(request.path, self.normalization) {
             Ok(path) => path,
             Err(e) => return Decision::new(403, Outcome::Deny, e.to_string()),
@@ -63,11 +86,6 @@ impl PolicySet {
             .principal
             .map(|p| p.strip_prefix("spiffe://").unwrap_or(p))
             .filter(|p| !p.is_empty());
-        let applicable: Vec<&CompiledPolicy> = self
-            .policies
-            .iter()
-            .filter(|p| p.scope.applies(workload, &self.root_namespace))
-            .collect();
         let mut ctx = Ctx {
             req: request,
             path: &path,
@@ -75,22 +93,24 @@ impl PolicySet {
             remote_ip: request.remote_ip(),
             identity: None,
         };
+        let applies = |p: &&CompiledPolicy| p.scope.applies(workload, &self.root_namespace);
+        let of = |action: Action| {
+            self.policies
+                .iter()
+                .filter(move |p| p.action == action)
+                .filter(applies)
+        };
 
         // 1. CUSTOM, before authentication.
-        let customs: Vec<&&CompiledPolicy> = applicable
-            .iter()
-            .filter(|p| p.action == Action::CUSTOM)
-            .collect();
         let mut custom_call = None;
-        if let Some((policy, rule)) = first_match(customs.iter().map(|p| **p), &ctx) {
+        if let Some((policy, rule)) = first_match(of(Action::CUSTOM), &ctx) {
             let provider = policy.provider.clone().unwrap_or_else(|| "".into());
-            let call = super::CustomCall {
+            let call = CustomCall {
                 policy: policy.id.clone(),
                 rule,
                 provider: provider.clone(),
             };
-            let mut providers: Vec<&str> = customs
-                .iter()
+            let mut providers: Vec<&str> = of(Action::CUSTOM)
                 .filter_map(|p| p.provider.as_deref())
                 .collect();
             providers.sort_unstable();
@@ -112,42 +132,42 @@ impl PolicySet {
                 let mut d = Decision::new(403, Outcome::Deny, reason);
                 d.policy = Some(policy.id.clone());
                 d.rule = Some(rule);
-                d.custom = Some(call);
+                // With several providers istiod builds no ext_authz filter at all, only
+                // an RBAC deny: the provider is never called.
+                d.custom = (providers.len() == 1).then_some(call);
                 return d;
             }
             custom_call = Some(call);
         }
 
-        // 2. RequestAuthentication.
-        let now = request.now.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        });
-        let (identity, upstream) = match self.authenticate(workload, request, now) {
-            Authn::Failed { status, reason } => {
-                let mut d = Decision::new(status, Outcome::Unauthenticated, reason);
-                d.custom = custom_call;
-                return d;
+        // 2. RequestAuthentication, unless the caller verified the token.
+        let (identity, upstream) = match known_identity {
+            Some(identity) => (identity.cloned(), HeaderChanges::default()),
+            None => {
+                let now = request.now.unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs() as i64)
+                        .unwrap_or(0)
+                });
+                match self.authenticate(workload, request, now) {
+                    Authn::Failed { status, reason } => {
+                        let mut d = Decision::new(status, Outcome::Unauthenticated, reason);
+                        d.custom = custom_call;
+                        return d;
+                    }
+                    Authn::NoToken(changes) => (None, changes),
+                    Authn::Authenticated(identity, changes) => (Some(identity), changes),
+                }
             }
-            Authn::NoToken(changes) => (None, changes),
-            Authn::Authenticated(identity, changes) => (Some(identity), changes),
         };
         ctx.identity = identity.as_ref();
 
         // 3. AUDIT marks, 4. DENY, 5. ALLOW.
-        let audited: Vec<_> = applicable
-            .iter()
-            .filter(|p| p.action == Action::AUDIT)
+        let audited: Vec<_> = of(Action::AUDIT)
             .filter_map(|p| rule_index(p, &ctx).map(|r| (p.id.clone(), r)))
             .collect();
-        let enforcing = |action: Action| {
-            applicable
-                .iter()
-                .copied()
-                .filter(move |p| p.action == action && !p.dry_run)
-        };
+        let enforcing = |action: Action| of(action).filter(|p| !p.dry_run);
         let mut decision = if let Some((policy, rule)) = first_match(enforcing(Action::DENY), &ctx)
         {
             let mut d = Decision::new(

@@ -10,8 +10,12 @@ fn allows(yaml_rule: &str, request: &Request<'_>) -> bool {
         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p, namespace: ns}}\nspec:\n  rules:\n  - {yaml_rule}\n"
     );
     let set = PolicySet::from_yaml(&yaml, CompileOptions::default()).unwrap();
-    set.evaluate(&Workload::new("ns", [("app", "a")]), request, CustomVerdict::Allow)
-        .is_allowed()
+    set.evaluate(
+        &Workload::new("ns", [("app", "a")]),
+        request,
+        CustomVerdict::Allow,
+    )
+    .is_allowed()
 }
 
 /// Istio's value syntax, as a naive model: `*` alone, one leading or trailing `*`.

@@ -186,6 +186,7 @@ pub(crate) struct TimeRules {
     pub(crate) require_exp: bool,
     pub(crate) require_iat: bool,
     pub(crate) reject_future_iat: bool,
+    pub(crate) zero_exp_is_absent: bool,
 }
 
 /// Checks `exp`, `nbf` and `iat` against `now` with `skew` seconds of tolerance, with
@@ -197,8 +198,10 @@ pub(crate) fn check_time(claims: &Claims, now: i64, rules: TimeRules) -> Result<
         require_exp,
         require_iat,
         reject_future_iat,
+        zero_exp_is_absent,
     } = rules;
-    match claims.exp {
+    let exp = claims.exp.filter(|e| !(zero_exp_is_absent && *e == 0));
+    match exp {
         Some(exp) if now > exp.saturating_add(skew) => {
             return Err(TokenError::Expired { exp, now, skew });
         }

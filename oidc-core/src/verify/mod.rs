@@ -355,6 +355,7 @@ impl VerifierBuilder {
                 require_exp: true,
                 require_iat: false,
                 reject_future_iat: true,
+                zero_exp_is_absent: false,
             },
             max_len: DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
@@ -440,6 +441,13 @@ impl VerifierBuilder {
     /// not check `iat`).
     pub fn reject_future_iat(mut self, reject: bool) -> Self {
         self.time.reject_future_iat = reject;
+        self
+    }
+
+    /// Whether `exp: 0` means "no expiry", as Envoy's jwt_verify_lib reads it (default:
+    /// no, it is 1970 and expired).
+    pub fn zero_exp_is_absent(mut self, absent: bool) -> Self {
+        self.time.zero_exp_is_absent = absent;
         self
     }
 

@@ -1,0 +1,7 @@
+//! Integration tests of authz-policy through its public API.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod conformance;
+mod props;
+mod seeds;

@@ -1,0 +1,281 @@
+//! The `authz-check` contract (ARCHITECTURE.md), tested through the binary: the
+//! conformance cases of `authz-policy/tests/data/istio`, exit codes, stdin, warnings and
+//! `--lint`.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use authz_policy::check::{CheckOutput, compare_expected};
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_authz-check"))
+}
+
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../authz-policy/tests/data")
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn every_conformance_case_through_the_binary() {
+    let root = data_dir().join("istio");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("expected.json").exists())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let mut failures = Vec::new();
+    for dir in &cases {
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
+        let policies = dir.join("policies.yaml");
+        let request = dir.join("request.json");
+        let mut args = vec![
+            "--policies",
+            policies.to_str().unwrap(),
+            "--request",
+            request.to_str().unwrap(),
+        ];
+        let extra: Vec<String> = expected["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        args.extend(extra.iter().map(String::as_str));
+        let out = run(&args, None);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if expected.get("exit").is_some() {
+            let needle = expected["error_contains"].as_str().unwrap_or("");
+            if out.status.code() != Some(2) || !stderr.contains(needle) {
+                failures.push(format!(
+                    "{name}: expected exit 2 with {needle:?}, got {:?}: {stderr}",
+                    out.status.code()
+                ));
+            }
+            continue;
+        }
+        if out.status.code() != Some(0) {
+            failures.push(format!("{name}: exit {:?}: {stderr}", out.status.code()));
+            continue;
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.lines().count(),
+            1,
+            "{name}: one JSON object on stdout"
+        );
+        let actual: CheckOutput = serde_json::from_str(&stdout).unwrap();
+        if let Err(e) = compare_expected(&expected, &actual) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn request_from_stdin_and_the_exact_output_shape() {
+    let seeds = data_dir().join("seeds");
+    let token = std::fs::read_to_string(seeds.join("token-group.jwt")).unwrap();
+    let request = serde_json::json!({
+        "namespace": "foo", "workload_labels": {"app": "httpbin"}, "method": "GET",
+        "path": "/headers", "headers": {"Authorization": format!("Bearer {}", token.trim())},
+    });
+    let ra = seeds.join("003-request-authentication.yaml");
+    let ap = seeds.join("003-require-jwt-groups.yaml");
+    let out = run(
+        &[
+            "--policies",
+            ra.to_str().unwrap(),
+            "--policies",
+            ap.to_str().unwrap(),
+            "--request",
+            "-",
+        ],
+        Some(&request.to_string()),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let positions: Vec<usize> = [
+        "status",
+        "decision",
+        "policy",
+        "rule",
+        "custom_called",
+        "principal",
+        "reason",
+    ]
+    .iter()
+    .map(|k| {
+        text.find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("{k} missing: {text}"))
+    })
+    .collect();
+    assert!(
+        positions.is_sorted(),
+        "keys in the contract's order: {text}"
+    );
+    assert!(text.ends_with("}\n") && text.lines().count() == 1);
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["status"], 200);
+    assert_eq!(value["policy"], "foo/require-jwt");
+    assert_eq!(
+        value["principal"],
+        "testing@secure.istio.io/testing@secure.istio.io"
+    );
+}
+
+#[test]
+fn unusable_input_exits_2_with_a_message() {
+    let dir = tempdir("unusable");
+    let bad_yaml = write(
+        &dir,
+        "bad.yaml",
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x, namespace: a}\nspec: {rules: [{to: [{operation: {ports: [http]}}]}]}\n",
+    );
+    let ok_yaml = write(
+        &dir,
+        "ok.yaml",
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: x, namespace: a}\nspec: {}\n",
+    );
+    let good_request = write(&dir, "r.json", r#"{"method":"GET","path":"/"}"#);
+    let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
+        (
+            vec!["--policies", &bad_yaml, "--request", &good_request],
+            None,
+            "spec.rules[0].to[0].operation.ports[0]",
+        ),
+        (
+            vec![
+                "--policies",
+                "/nonexistent.yaml",
+                "--request",
+                &good_request,
+            ],
+            None,
+            "/nonexistent.yaml",
+        ),
+        (
+            vec!["--policies", &ok_yaml, "--request", "-"],
+            Some("{not json"),
+            "request",
+        ),
+        (
+            vec!["--policies", &ok_yaml, "--request", "-"],
+            Some(r#"{"path":"/"}"#),
+            "method",
+        ),
+        (
+            vec!["--policies", &ok_yaml, "--request", "-"],
+            Some(r#"{"method":"GET","path":"/","source":{"ip":"999.1.1.1"}}"#),
+            "source.ip",
+        ),
+        (
+            vec!["--policies", &ok_yaml, "--request", "-"],
+            Some(r#"{"method":"GET","path":"/","colour":"red"}"#),
+            "colour",
+        ),
+        (vec!["--policies", &ok_yaml], None, "--request"),
+    ];
+    for (args, stdin, needle) in cases {
+        let out = run(&args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {stderr:?} lacks {needle:?}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn other_kinds_are_skipped_with_a_warning_and_lint_prints_json_lines() {
+    let dir = tempdir("lint");
+    let yaml = write(
+        &dir,
+        "p.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: httpbin}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: wide, namespace: foo}\nspec:\n  rules:\n  - to: [{operation: {hosts: [\"httpbin.foo:8000\"], notPaths: [\"/a/../b\"]}}]\n",
+    );
+    let request = write(
+        &dir,
+        "r.json",
+        r#"{"method":"GET","path":"/","namespace":"foo"}"#,
+    );
+    let out = run(&["--policies", &yaml, "--request", &request], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped v1 Service"));
+    let out = run(&["--policies", &yaml, "--lint"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fields: Vec<&str> = lines.iter().map(|l| l["field"].as_str().unwrap()).collect();
+    assert!(
+        fields.contains(&"spec.rules[0].to[0].operation.hosts[0]"),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&"spec.rules[0].to[0].operation.notPaths[0]"),
+        "{fields:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["object"] == "foo/wide" && l["warning"].is_string())
+    );
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
