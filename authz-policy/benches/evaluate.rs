@@ -3,6 +3,8 @@
 //! request; and compiling (c). Signature verification is excluded: the token is verified
 //! once and the identity handed to `authorize`. The baseline is an empty policy set.
 
+#![allow(clippy::unwrap_used)] // Set-up failures should stop the bench loudly.
+
 use std::hint::black_box;
 use std::time::Duration;
 
