@@ -160,7 +160,7 @@ impl From<&Decision> for CheckOutput {
             rule: d.rule,
             custom_called: d.custom_called(),
             principal: d.principal(),
-            reason: d.reason.to_string(),
+            reason: d.reason().into_owned(),
         }
     }
 }

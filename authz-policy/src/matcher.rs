@@ -150,6 +150,14 @@ impl PathTemplate {
     pub(crate) fn matches(&self, path: &str) -> bool {
         match_pieces(&self.0, path.as_bytes())
     }
+
+    /// The literal text every match starts with, if the template starts with one.
+    pub(crate) fn literal_start(&self) -> Option<&str> {
+        match self.0.first()? {
+            Piece::Literal(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 fn match_pieces(pieces: &[Piece], s: &[u8]) -> bool {

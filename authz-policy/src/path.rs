@@ -34,15 +34,24 @@ pub struct RejectedPath(pub &'static str);
 /// assert_eq!(normalize("/a//b", PathNormalization::MergeSlashes).unwrap(), "/a/b");
 /// ```
 pub fn normalize(raw: &str, mode: PathNormalization) -> Result<Cow<'_, str>, RejectedPath> {
-    let path = raw.split(['?', '#']).next().unwrap_or_default();
-    if contains_ignore_case(path, "%00") {
+    let end = raw.find(['?', '#']).unwrap_or(raw.len());
+    let path = &raw[..end];
+    // One pass to see whether anything needs doing: most paths are already normal.
+    let bytes = path.as_bytes();
+    let mut percent = false;
+    let mut needs_work = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'%' => percent = true,
+            b'\\' => needs_work = true,
+            b'.' | b'/' if i > 0 && bytes[i - 1] == b'/' => needs_work = true,
+            _ => {}
+        }
+    }
+    if percent && contains_ignore_case(path, "%00") {
         return Err(RejectedPath("%00"));
     }
-    if mode == PathNormalization::None {
-        return Ok(Cow::Borrowed(path));
-    }
-    let needs_work = path.contains(['%', '\\', '.']) || path.contains("//");
-    if !needs_work {
+    if mode == PathNormalization::None || !(percent || needs_work) {
         return Ok(Cow::Borrowed(path));
     }
     let mut s = path.to_owned();

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::load::{Objects, parse_yaml};
 use crate::model::Action;
 use crate::path::PathNormalization;
+use crate::request::Workload;
 use crate::validate;
 
 /// How policies are compiled.
@@ -82,6 +83,123 @@ pub(crate) struct CompiledAuthn {
     pub(crate) rules: Vec<CompiledJwtRule>,
 }
 
+/// FNV-1a: a fast hasher for the small keys of the scope index (namespaces, labels). The
+/// keys come from the policies, not from requests, so flooding is not a concern.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
+/// Where to find the policies that may apply to a workload, by namespace and label, so
+/// that evaluation does not visit policies for other workloads.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeIndex {
+    namespaces: FnvMap<String, NamespaceIndex>,
+    /// The last workload asked about and its policies: a gateway or sidecar asks about
+    /// one workload, so this is nearly always a hit.
+    last: arc_swap::ArcSwapOption<(Workload, Arc<[u32]>)>,
+}
+
+#[derive(Debug, Default)]
+struct NamespaceIndex {
+    /// No selector, no targets: every workload of the namespace (or mesh, for the root).
+    wide: Vec<u32>,
+    /// Attached by target references: checked one by one.
+    targeted: Vec<u32>,
+    /// With a selector, filed under its first label: `key -> value -> policies`.
+    by_label: FnvMap<String, FnvMap<String, Vec<u32>>>,
+}
+
+impl ScopeIndex {
+    fn build(policies: &[CompiledPolicy]) -> ScopeIndex {
+        let mut index = ScopeIndex::default();
+        for (i, p) in policies.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let entry = index
+                .namespaces
+                .entry(p.scope.namespace.clone())
+                .or_default();
+            if p.scope.has_targets() {
+                entry.targeted.push(i);
+            } else if let Some((k, v)) = p.scope.first_label() {
+                entry
+                    .by_label
+                    .entry(k.to_owned())
+                    .or_default()
+                    .entry(v.to_owned())
+                    .or_default()
+                    .push(i);
+            } else {
+                entry.wide.push(i);
+            }
+        }
+        index
+    }
+
+    /// The indices (in evaluation order) of the policies that apply to `workload`.
+    pub(crate) fn applicable(&self, set: &PolicySet, workload: &Workload) -> Arc<[u32]> {
+        if let Some(last) = &*self.last.load()
+            && last.0 == *workload
+        {
+            return last.1.clone();
+        }
+        let found: Arc<[u32]> = self.lookup(set, workload).into();
+        self.last
+            .store(Some(Arc::new((workload.clone(), found.clone()))));
+        found
+    }
+
+    fn lookup(&self, set: &PolicySet, workload: &Workload) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut namespaces = [Some(workload.namespace.as_str()), None];
+        if set.root_namespace != workload.namespace {
+            namespaces[1] = Some(set.root_namespace.as_str());
+        }
+        for ns in namespaces.into_iter().flatten() {
+            let Some(entry) = self.namespaces.get(ns) else {
+                continue;
+            };
+            out.extend_from_slice(&entry.wide);
+            for (k, v) in &workload.labels {
+                if let Some(found) = entry.by_label.get(k).and_then(|m| m.get(v)) {
+                    out.extend(found.iter().filter(|i| {
+                        set.policies[**i as usize]
+                            .scope
+                            .applies(workload, &set.root_namespace)
+                    }));
+                }
+            }
+            out.extend(entry.targeted.iter().filter(|i| {
+                set.policies[**i as usize]
+                    .scope
+                    .applies(workload, &set.root_namespace)
+            }));
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 /// Policies compiled for evaluation. Build it once (`compile`, `from_yaml`), evaluate
 /// many requests; evaluation is synchronous and does no I/O.
 #[derive(Debug)]
@@ -90,6 +208,7 @@ pub struct PolicySet {
     pub(crate) normalization: PathNormalization,
     /// Sorted by action (CUSTOM, DENY, ALLOW, AUDIT), then `namespace/name`.
     pub(crate) policies: Vec<CompiledPolicy>,
+    pub(crate) index: ScopeIndex,
     pub(crate) authns: Vec<CompiledAuthn>,
     pub(crate) jwks_caches: Vec<JwksCache>,
     pub(crate) objects: Objects,
@@ -175,6 +294,7 @@ impl PolicySet {
         Ok(PolicySet {
             root_namespace: options.root_namespace,
             normalization: options.path_normalization,
+            index: ScopeIndex::build(&policies),
             policies,
             authns,
             jwks_caches,

@@ -60,6 +60,56 @@ pub(crate) struct CompiledRule {
     pub(crate) from: Vec<Clause>,
     pub(crate) to: Vec<Clause>,
     pub(crate) when: Clause,
+    /// When every `to` clause pins the first path segment, the hashes of those segments:
+    /// a request whose first segment is not among them cannot match, and is turned away
+    /// with one comparison.
+    pub(crate) path_gate: Option<Box<[u64]>>,
+}
+
+/// The first segment of a path: up to (not including) its second `/`.
+pub(crate) fn first_segment(path: &str) -> &str {
+    match path.get(1..).and_then(|rest| rest.find('/')) {
+        Some(i) => &path[..=i],
+        None => path,
+    }
+}
+
+/// FNV-1a of a segment (a filter only: a collision costs a full check, nothing more).
+pub(crate) fn segment_hash(segment: &str) -> u64 {
+    segment.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The first segment every path matching `m` has, if it is fixed.
+fn pinned_segment(m: &PathMatch) -> Option<&str> {
+    let literal = match m {
+        PathMatch::Str(StrMatch::Exact(v)) => return Some(first_segment(v)),
+        PathMatch::Str(StrMatch::Prefix(v)) => &**v,
+        PathMatch::Template(t) => t.literal_start()?,
+        PathMatch::Str(_) => return None,
+    };
+    let end = literal.get(1..)?.find('/')? + 1;
+    Some(&literal[..end])
+}
+
+fn path_gate(to: &[Clause]) -> Option<Box<[u64]>> {
+    if to.is_empty() {
+        return None;
+    }
+    let mut hashes = Vec::new();
+    for clause in to {
+        let paths = clause.iter().find_map(|c| match &c.check {
+            Check::Path(values) if !c.negate => Some(values),
+            _ => None,
+        })?;
+        for value in paths {
+            hashes.push(segment_hash(pinned_segment(value)?));
+        }
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    Some(hashes.into_boxed_slice())
 }
 
 fn strs(values: &[String], presence: Presence) -> Vec<StrMatch> {
@@ -238,27 +288,47 @@ fn condition(c: &Condition, policy_namespace: &str, out: &mut Clause) {
     push(out, &c.not_values, true, make);
 }
 
+/// A rough cost of a check, so that conditions ANDed together are tried cheapest first
+/// (the order of an AND does not change its result).
+fn cost(check: &Check) -> u8 {
+    match check {
+        Check::Never | Check::Port(_) => 0,
+        Check::Method(_) | Check::SourceIp(_) | Check::RemoteIp(_) | Check::DestinationIp(_) => 1,
+        Check::Host(_) | Check::Sni(_) | Check::Principal(_) | Check::TrustDomain(_) => 2,
+        Check::Path(_) | Check::RequestPrincipal(_) | Check::Audience(_) | Check::Presenter(_) => 3,
+        Check::Header(..) | Check::Claim(..) => 4,
+        Check::Namespace(_) | Check::ServiceAccount(_) => 5,
+    }
+}
+
+fn by_cost(mut clause: Clause) -> Clause {
+    clause.sort_by_key(|c| cost(&c.check));
+    clause
+}
+
 pub(crate) fn compile_rule(rule: &Rule, policy_namespace: &str) -> CompiledRule {
     let mut when = Clause::new();
     for c in rule.when.iter().flatten() {
         condition(c, policy_namespace, &mut when);
     }
+    let to: Vec<Clause> = rule
+        .to
+        .iter()
+        .flatten()
+        .filter_map(|t| t.operation.as_ref())
+        .map(|o| by_cost(operation(o)))
+        .collect();
     CompiledRule {
         from: rule
             .from
             .iter()
             .flatten()
             .filter_map(|f| f.source.as_ref())
-            .map(|s| source(s, policy_namespace))
+            .map(|s| by_cost(source(s, policy_namespace)))
             .collect(),
-        to: rule
-            .to
-            .iter()
-            .flatten()
-            .filter_map(|t| t.operation.as_ref())
-            .map(operation)
-            .collect(),
-        when,
+        path_gate: path_gate(&to),
+        to,
+        when: by_cost(when),
     }
 }
 

@@ -65,6 +65,11 @@ impl Scope {
         }
     }
 
+    /// The first label of the selector, if any.
+    pub(crate) fn first_label(&self) -> Option<(&str, &str)> {
+        self.selector.first().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// True when the policy is attached by target references.
     pub(crate) fn has_targets(&self) -> bool {
         self.gateways.is_some()

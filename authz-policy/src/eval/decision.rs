@@ -94,6 +94,13 @@ pub struct HeaderChanges {
     pub add: Vec<(String, String)>,
 }
 
+#[derive(Debug, Clone)]
+enum Reason {
+    Text(Cow<'static, str>),
+    AllowedByRule,
+    DeniedByRule,
+}
+
 /// The decision for one request, with what decided it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -110,8 +117,8 @@ pub struct Decision {
     pub custom: Option<CustomCall>,
     /// The authenticated identity, if a token was verified.
     pub identity: Option<Identity>,
-    /// A one-line reason.
-    pub reason: Cow<'static, str>,
+    /// Why; see [`Decision::reason`]. Rendered only when asked for.
+    reason: Reason,
     /// Header changes for the upstream request (applied only when allowed).
     pub upstream: HeaderChanges,
     /// AUDIT policies whose rules matched (`namespace/name`, rule).
@@ -134,7 +141,40 @@ impl Decision {
         self.identity.as_ref().and_then(Identity::principal)
     }
 
+    /// A one-line reason.
+    pub fn reason(&self) -> Cow<'_, str> {
+        let by = |verb: &str| {
+            Cow::Owned(format!(
+                "{verb} by {} rule {}",
+                self.policy.as_deref().unwrap_or("?"),
+                self.rule.unwrap_or_default()
+            ))
+        };
+        match &self.reason {
+            Reason::Text(text) => Cow::Borrowed(text),
+            Reason::AllowedByRule => by("allowed"),
+            Reason::DeniedByRule => by("denied"),
+        }
+    }
+
+    /// An allow or deny decided by `policy`'s rule `rule`; the reason is rendered lazily,
+    /// so the hot path does not format strings.
+    pub(crate) fn by_rule(outcome: Outcome, policy: Arc<str>, rule: usize) -> Self {
+        let (status, reason) = match outcome {
+            Outcome::Allow => (200, Reason::AllowedByRule),
+            _ => (403, Reason::DeniedByRule),
+        };
+        let mut d = Decision::with_reason(status, outcome, reason);
+        d.policy = Some(policy);
+        d.rule = Some(rule);
+        d
+    }
+
     pub(crate) fn new(status: u16, outcome: Outcome, reason: impl Into<Cow<'static, str>>) -> Self {
+        Decision::with_reason(status, outcome, Reason::Text(reason.into()))
+    }
+
+    fn with_reason(status: u16, outcome: Outcome, reason: Reason) -> Self {
         Decision {
             status,
             outcome,
@@ -142,7 +182,7 @@ impl Decision {
             rule: None,
             custom: None,
             identity: None,
-            reason: reason.into(),
+            reason,
             upstream: HeaderChanges::default(),
             audited: Vec::new(),
         }

@@ -14,7 +14,8 @@ use self::authn::Authn;
 use crate::PolicySet;
 use crate::compile::CompiledPolicy;
 use crate::compile::rule::{
-    Check, CompiledRule, Cond, PathMatch, namespace_matches, service_account_matches,
+    Check, CompiledRule, Cond, PathMatch, first_segment, namespace_matches, segment_hash,
+    service_account_matches,
 };
 use crate::model::Action;
 use crate::path::normalize;
@@ -24,6 +25,8 @@ use crate::request::{Request, Workload};
 struct Ctx<'r> {
     req: &'r Request<'r>,
     path: &'r str,
+    /// Hash of the path's first segment, for rules' path gates.
+    segment: u64,
     principal: Option<&'r str>,
     remote_ip: Option<IpAddr>,
     identity: Option<&'r Identity>,
@@ -89,16 +92,17 @@ impl PolicySet {
         let mut ctx = Ctx {
             req: request,
             path: &path,
+            segment: segment_hash(first_segment(&path)),
             principal,
             remote_ip: request.remote_ip(),
             identity: None,
         };
-        let applies = |p: &&CompiledPolicy| p.scope.applies(workload, &self.root_namespace);
+        let applicable = self.index.applicable(self, workload);
         let of = |action: Action| {
-            self.policies
+            applicable
                 .iter()
+                .map(|i| &self.policies[*i as usize])
                 .filter(move |p| p.action == action)
-                .filter(applies)
         };
 
         // 1. CUSTOM, before authentication.
@@ -170,14 +174,7 @@ impl PolicySet {
         let enforcing = |action: Action| of(action).filter(|p| !p.dry_run);
         let mut decision = if let Some((policy, rule)) = first_match(enforcing(Action::DENY), &ctx)
         {
-            let mut d = Decision::new(
-                403,
-                Outcome::Deny,
-                format!("denied by {} rule {rule}", policy.id),
-            );
-            d.policy = Some(policy.id.clone());
-            d.rule = Some(rule);
-            d
+            Decision::by_rule(Outcome::Deny, policy.id.clone(), rule)
         } else if enforcing(Action::ALLOW).next().is_none() {
             Decision::new(
                 200,
@@ -185,14 +182,7 @@ impl PolicySet {
                 "no ALLOW policy applies to the workload",
             )
         } else if let Some((policy, rule)) = first_match(enforcing(Action::ALLOW), &ctx) {
-            let mut d = Decision::new(
-                200,
-                Outcome::Allow,
-                format!("allowed by {} rule {rule}", policy.id),
-            );
-            d.policy = Some(policy.id.clone());
-            d.rule = Some(rule);
-            d
+            Decision::by_rule(Outcome::Allow, policy.id.clone(), rule)
         } else {
             Decision::new(
                 403,
@@ -224,9 +214,15 @@ fn rule_index(policy: &CompiledPolicy, ctx: &Ctx<'_>) -> Option<usize> {
 }
 
 fn rule_matches(rule: &CompiledRule, ctx: &Ctx<'_>) -> bool {
+    if let Some(gate) = &rule.path_gate
+        && !gate.contains(&ctx.segment)
+    {
+        return false;
+    }
     let clause = |c: &Vec<Cond>| c.iter().all(|cond| cond_matches(cond, ctx));
-    (rule.from.is_empty() || rule.from.iter().any(clause))
-        && (rule.to.is_empty() || rule.to.iter().any(clause))
+    // Operations are usually the cheapest to rule out, identities and claims the dearest.
+    (rule.to.is_empty() || rule.to.iter().any(clause))
+        && (rule.from.is_empty() || rule.from.iter().any(clause))
         && clause(&rule.when)
 }
 
