@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod conformance;
+mod lint;
 mod props;
 mod seeds;
