@@ -279,3 +279,73 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&path, text).unwrap();
     path.to_string_lossy().into_owned()
 }
+
+/// Serves `body` as JSON to every connection on a loopback port, for `count` connections.
+fn serve_json(body: String, count: usize) -> u16 {
+    use std::io::{BufRead as _, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count).flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn jwks_uri_keys_are_fetched_and_unreachable_keys_fail_with_401() {
+    let seeds = data_dir().join("seeds");
+    let jwks = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../oidc-core/tests/data/istio-seed/jwks.json"),
+    )
+    .unwrap();
+    let token = std::fs::read_to_string(seeds.join("token.jwt")).unwrap();
+    let port = serve_json(jwks, 4);
+    let dir = tempdir("jwks-uri");
+    let policy = |uri: &str| {
+        format!(
+            "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: jwt, namespace: foo}}\nspec:\n  jwtRules: [{{issuer: testing@secure.istio.io, jwksUri: \"{uri}\"}}]\n"
+        )
+    };
+    let request = serde_json::json!({
+        "namespace": "foo", "method": "GET", "path": "/",
+        "headers": {"authorization": format!("Bearer {}", token.trim())},
+    })
+    .to_string();
+    let served = write(
+        &dir,
+        "served.yaml",
+        &policy(&format!("http://127.0.0.1:{port}/jwks")),
+    );
+    let out = run(&["--policies", &served, "--request", "-"], Some(&request));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["status"], 200, "{value}");
+    assert_eq!(
+        value["principal"],
+        "testing@secure.istio.io/testing@secure.istio.io"
+    );
+
+    // Nothing listens on port 9 of the loopback: the keys cannot be fetched.
+    let dead = write(&dir, "dead.yaml", &policy("http://127.0.0.1:9/jwks"));
+    let out = run(&["--policies", &dead, "--request", "-"], Some(&request));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (value["status"].as_u64(), value["decision"].as_str()),
+        (Some(401), Some("unauthenticated"))
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"),
+        "the fetch failure is reported"
+    );
+}

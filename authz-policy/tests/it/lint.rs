@@ -5,7 +5,9 @@ use authz_policy::{CompileOptions, LintWarning, PolicySet, Workload};
 const JWT_RULE: &str = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: foo}\nspec:\n  selector: {matchLabels: {app: httpbin}}\n  jwtRules: [{issuer: https://idp.example, jwksUri: https://idp.example/jwks}]\n";
 
 fn lint(yaml: &str, workloads: &[Workload]) -> Vec<LintWarning> {
-    PolicySet::from_yaml(yaml, CompileOptions::default()).unwrap().lint(workloads)
+    PolicySet::from_yaml(yaml, CompileOptions::default())
+        .unwrap()
+        .lint(workloads)
 }
 
 fn fields(warnings: &[LintWarning]) -> Vec<&str> {
@@ -16,7 +18,11 @@ fn fields(warnings: &[LintWarning]) -> Vec<&str> {
 fn request_authentication_without_a_policy_that_requires_a_principal() {
     let alone = lint(JWT_RULE, &[]);
     assert!(fields(&alone).contains(&"spec.jwtRules"), "{alone:?}");
-    assert!(alone.iter().any(|w| w.warning.contains("requests without a token pass")));
+    assert!(
+        alone
+            .iter()
+            .any(|w| w.warning.contains("requests without a token pass"))
+    );
     let guarded = format!(
         "{JWT_RULE}---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: require, namespace: foo}}\nspec:\n  selector: {{matchLabels: {{app: httpbin}}}}\n  rules: [{{from: [{{source: {{requestPrincipals: [\"https://idp.example/alice\"]}}}}]}}]\n"
     );
@@ -42,8 +48,14 @@ fn policy(rule: &str) -> String {
 
 #[test]
 fn wildcard_request_principals_need_a_sub() {
-    let w = lint(&policy("from: [{source: {requestPrincipals: [\"*\", \"https://idp.example/alice\"]}}]"), &[]);
-    assert_eq!(fields(&w), ["spec.rules[0].from[0].source.requestPrincipals[0]"]);
+    let w = lint(
+        &policy("from: [{source: {requestPrincipals: [\"*\", \"https://idp.example/alice\"]}}]"),
+        &[],
+    );
+    assert_eq!(
+        fields(&w),
+        ["spec.rules[0].from[0].source.requestPrincipals[0]"]
+    );
     assert!(w[0].warning.contains("sub"));
 }
 
@@ -51,15 +63,27 @@ fn wildcard_request_principals_need_a_sub() {
 fn allow_rules_made_only_of_negations() {
     let w = lint(&policy("to: [{operation: {notPaths: [\"/admin*\"]}}]"), &[]);
     assert_eq!(fields(&w), ["spec.rules[0]"]);
-    assert!(lint(&policy("to: [{operation: {paths: [\"/api*\"], notPaths: [\"/api/admin*\"]}}]"), &[]).is_empty());
+    assert!(
+        lint(
+            &policy("to: [{operation: {paths: [\"/api*\"], notPaths: [\"/api/admin*\"]}}]"),
+            &[]
+        )
+        .is_empty()
+    );
     // The same negation in a DENY policy is the recommended pattern.
-    let deny = policy("to: [{operation: {notPaths: [\"/public*\"]}}]").replace("spec:\n", "spec:\n  action: DENY\n");
+    let deny = policy("to: [{operation: {notPaths: [\"/public*\"]}}]")
+        .replace("spec:\n", "spec:\n  action: DENY\n");
     assert!(lint(&deny, &[]).is_empty());
 }
 
 #[test]
 fn hosts_with_ports_and_paths_that_never_match() {
-    let w = lint(&policy("to: [{operation: {hosts: [\"httpbin.foo\", \"httpbin.foo:8000\"], paths: [\"/a/../b\", \"/ok\", \"nope\", \"/x?y=1\", \"/%41\"]}}]"), &[]);
+    let w = lint(
+        &policy(
+            "to: [{operation: {hosts: [\"httpbin.foo\", \"httpbin.foo:8000\"], paths: [\"/a/../b\", \"/ok\", \"nope\", \"/x?y=1\", \"/%41\"]}}]",
+        ),
+        &[],
+    );
     assert_eq!(
         fields(&w),
         [
@@ -70,7 +94,10 @@ fn hosts_with_ports_and_paths_that_never_match() {
             "spec.rules[0].to[0].operation.paths[4]",
         ]
     );
-    assert!(w.iter().all(|x| x.object == "foo/p" && x.warning.contains("istio.io")));
+    assert!(
+        w.iter()
+            .all(|x| x.object == "foo/p" && x.warning.contains("istio.io"))
+    );
 }
 
 #[test]
@@ -81,5 +108,8 @@ fn policies_that_select_no_known_workload() {
     assert!(lint(&yaml, &[httpbin.clone()]).is_empty());
     let w = lint(&yaml, &[other]);
     assert_eq!(fields(&w), ["spec.selector"]);
-    assert!(lint(&yaml, &[]).is_empty(), "without workloads the check is off");
+    assert!(
+        lint(&yaml, &[]).is_empty(),
+        "without workloads the check is off"
+    );
 }
