@@ -105,7 +105,7 @@ fn policies_that_select_no_known_workload() {
     let yaml = policy("to: [{operation: {paths: [\"/ok\"]}}]");
     let httpbin = Workload::new("foo", [("app", "httpbin")]);
     let other = Workload::new("foo", [("app", "sleep")]);
-    assert!(lint(&yaml, &[httpbin.clone()]).is_empty());
+    assert!(lint(&yaml, std::slice::from_ref(&httpbin)).is_empty());
     let w = lint(&yaml, &[other]);
     assert_eq!(fields(&w), ["spec.selector"]);
     assert!(
