@@ -185,57 +185,30 @@ fn lint_policy(p: &AuthorizationPolicy, out: &mut Vec<LintWarning>) {
 }
 
 fn only_negative(rule: &Rule) -> bool {
-    let mut positive = 0;
-    let mut negative = 0;
-    let mut count = |list: &Option<Vec<String>>, neg: bool| {
-        if list.as_ref().is_some_and(|v| !v.is_empty()) {
-            if neg { negative += 1 } else { positive += 1 }
-        }
-    };
-    for s in rule.from.iter().flatten().filter_map(|f| f.source.as_ref()) {
-        for (l, neg) in [
-            (&s.principals, false),
-            (&s.not_principals, true),
-            (&s.request_principals, false),
-            (&s.not_request_principals, true),
-            (&s.namespaces, false),
-            (&s.not_namespaces, true),
-            (&s.service_accounts, false),
-            (&s.not_service_accounts, true),
-            (&s.ip_blocks, false),
-            (&s.not_ip_blocks, true),
-            (&s.remote_ip_blocks, false),
-            (&s.not_remote_ip_blocks, true),
-            (&s.trust_domains, false),
-            (&s.not_trust_domains, true),
-        ] {
-            count(l, neg);
-        }
-    }
-    for o in rule
+    let sources = rule
+        .from
+        .iter()
+        .flatten()
+        .filter_map(|f| f.source.as_ref())
+        .flat_map(|s| s.fields());
+    let operations = rule
         .to
         .iter()
         .flatten()
         .filter_map(|t| t.operation.as_ref())
-    {
-        for (l, neg) in [
-            (&o.hosts, false),
-            (&o.not_hosts, true),
-            (&o.ports, false),
-            (&o.not_ports, true),
-            (&o.methods, false),
-            (&o.not_methods, true),
-            (&o.paths, false),
-            (&o.not_paths, true),
-        ] {
-            count(l, neg);
-        }
-    }
-    for c in rule.when.iter().flatten() {
-        count(&c.values, false);
-        count(&c.not_values, true);
-    }
-    negative > 0 && positive == 0
+        .flat_map(|o| o.fields());
+    let conditions = rule
+        .when
+        .iter()
+        .flatten()
+        .flat_map(|c| [("values", &c.values), ("notValues", &c.not_values)]);
+    let set: Vec<bool> = sources
+        .chain(operations)
+        .chain(conditions)
+        .filter(|(_, list)| list.as_ref().is_some_and(|v| !v.is_empty()))
+        .map(|(name, _)| name.starts_with("not"))
+        .collect();
+    !set.is_empty() && set.iter().all(|negative| *negative)
 }
 
 fn host_has_port(host: &str) -> bool {

@@ -331,22 +331,7 @@ fn check_trust_domains(ctx: &Ctx, field: &str, list: &[String]) -> Result<(), Er
 }
 
 fn check_source(ctx: &Ctx, field: &str, s: &Source, action: Action) -> Result<(), Error> {
-    let lists = [
-        ("principals", &s.principals),
-        ("notPrincipals", &s.not_principals),
-        ("requestPrincipals", &s.request_principals),
-        ("notRequestPrincipals", &s.not_request_principals),
-        ("namespaces", &s.namespaces),
-        ("notNamespaces", &s.not_namespaces),
-        ("serviceAccounts", &s.service_accounts),
-        ("notServiceAccounts", &s.not_service_accounts),
-        ("ipBlocks", &s.ip_blocks),
-        ("notIpBlocks", &s.not_ip_blocks),
-        ("remoteIpBlocks", &s.remote_ip_blocks),
-        ("notRemoteIpBlocks", &s.not_remote_ip_blocks),
-        ("trustDomains", &s.trust_domains),
-        ("notTrustDomains", &s.not_trust_domains),
-    ];
+    let lists = s.fields();
     if lists
         .iter()
         .all(|(_, l)| l.as_ref().is_none_or(Vec::is_empty))
@@ -394,16 +379,7 @@ fn check_source(ctx: &Ctx, field: &str, s: &Source, action: Action) -> Result<()
 }
 
 fn check_operation(ctx: &Ctx, field: &str, op: &Operation) -> Result<(), Error> {
-    let lists = [
-        ("hosts", &op.hosts),
-        ("notHosts", &op.not_hosts),
-        ("ports", &op.ports),
-        ("notPorts", &op.not_ports),
-        ("methods", &op.methods),
-        ("notMethods", &op.not_methods),
-        ("paths", &op.paths),
-        ("notPaths", &op.not_paths),
-    ];
+    let lists = op.fields();
     if lists
         .iter()
         .all(|(_, l)| l.as_ref().is_none_or(Vec::is_empty))

@@ -97,6 +97,28 @@ pub struct Source {
     pub not_trust_domains: Option<Vec<String>>,
 }
 
+impl Source {
+    /// Every field with its YAML name, positive forms before their `not*` twins.
+    pub fn fields(&self) -> [(&'static str, &Option<Vec<String>>); 14] {
+        [
+            ("principals", &self.principals),
+            ("notPrincipals", &self.not_principals),
+            ("requestPrincipals", &self.request_principals),
+            ("notRequestPrincipals", &self.not_request_principals),
+            ("namespaces", &self.namespaces),
+            ("notNamespaces", &self.not_namespaces),
+            ("serviceAccounts", &self.service_accounts),
+            ("notServiceAccounts", &self.not_service_accounts),
+            ("ipBlocks", &self.ip_blocks),
+            ("notIpBlocks", &self.not_ip_blocks),
+            ("remoteIpBlocks", &self.remote_ip_blocks),
+            ("notRemoteIpBlocks", &self.not_remote_ip_blocks),
+            ("trustDomains", &self.trust_domains),
+            ("notTrustDomains", &self.not_trust_domains),
+        ]
+    }
+}
+
 /// `to[].operation`: what the request does. Fields are ANDed, values within a field ORed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -111,6 +133,22 @@ pub struct Operation {
     pub not_methods: Option<Vec<String>>,
     pub paths: Option<Vec<String>>,
     pub not_paths: Option<Vec<String>>,
+}
+
+impl Operation {
+    /// Every field with its YAML name, positive forms before their `not*` twins.
+    pub fn fields(&self) -> [(&'static str, &Option<Vec<String>>); 8] {
+        [
+            ("hosts", &self.hosts),
+            ("notHosts", &self.not_hosts),
+            ("ports", &self.ports),
+            ("notPorts", &self.not_ports),
+            ("methods", &self.methods),
+            ("notMethods", &self.not_methods),
+            ("paths", &self.paths),
+            ("notPaths", &self.not_paths),
+        ]
+    }
 }
 
 /// `when[]`.

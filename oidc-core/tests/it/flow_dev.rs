@@ -18,6 +18,18 @@ async fn client(op: &DevProvider, auth: ClientAuth) -> Client {
         .unwrap()
 }
 
+/// Logs `user` in at the dev provider and exchanges the code: the whole flow.
+async fn sign_in(
+    client: &Client,
+    op: &DevProvider,
+    user: &str,
+) -> Result<oidc_core::flow::TokenSet, Error> {
+    let request = client.authorization_request().build()?;
+    let callback = op.login(request.url.as_str(), user).unwrap();
+    let code = client.parse_callback(callback.as_str(), &request.state)?;
+    client.exchange_code(&code, &request).await
+}
+
 fn basic() -> ClientAuth {
     ClientAuth::ClientSecretBasic(ClientSecret::new("dev-secret"))
 }
@@ -108,12 +120,7 @@ async fn an_id_token_whose_at_hash_does_not_match_is_rejected() {
     let client = Client::discover(ISS, config, Arc::new(SwapAccessToken(op.clone())))
         .await
         .unwrap();
-    let request = client.authorization_request().build().unwrap();
-    let callback = op.login(request.url.as_str(), "bob").unwrap();
-    let code = client
-        .parse_callback(callback.as_str(), &request.state)
-        .unwrap();
-    let err = client.exchange_code(&code, &request).await.unwrap_err();
+    let err = sign_in(&client, &op, "bob").await.unwrap_err();
     assert!(
         matches!(err, Error::Token(TokenError::AccessTokenHashMismatch)),
         "{err}"
@@ -140,12 +147,7 @@ async fn client_secret_post_and_public_clients() {
         let client = Client::discover(ISS, config, Arc::new(op.clone()))
             .await
             .unwrap();
-        let request = client.authorization_request().build().unwrap();
-        let callback = op.login(request.url.as_str(), "bob").unwrap();
-        let code = client
-            .parse_callback(callback.as_str(), &request.state)
-            .unwrap();
-        let tokens = client.exchange_code(&code, &request).await.unwrap();
+        let tokens = sign_in(&client, &op, "bob").await.unwrap();
         assert_eq!(tokens.id_token().unwrap().claims().aud, [id]);
     }
 }
@@ -199,12 +201,7 @@ fn urlencode(s: &str) -> String {
 async fn refresh_userinfo_revoke_and_logout_url() {
     let op = DevProvider::new(ISS);
     let client = client(&op, basic()).await;
-    let request = client.authorization_request().build().unwrap();
-    let callback = op.login(request.url.as_str(), "alice").unwrap();
-    let code = client
-        .parse_callback(callback.as_str(), &request.state)
-        .unwrap();
-    let tokens = client.exchange_code(&code, &request).await.unwrap();
+    let tokens = sign_in(&client, &op, "alice").await.unwrap();
 
     let refreshed = client
         .refresh(tokens.refresh_token().unwrap(), Some("alice-sub"))
