@@ -1,0 +1,3 @@
+//! The oauth2-proxy part: login sessions, endpoints and upstream identity.
+
+pub mod session;

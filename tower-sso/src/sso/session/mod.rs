@@ -1,0 +1,4 @@
+//! Login sessions: what is kept, how it is sealed, and where.
+
+pub mod codec;
+pub mod cookie;
