@@ -159,6 +159,20 @@ type OAuthClient = oauth2::Client<
     EndpointSet,
 >;
 
+/// Bridges our [`HttpClient`](crate::http::HttpClient) to the `oauth2` crate. A named type
+/// rather than a closure, so the futures of the flow stay `Send` for every lifetime (a
+/// closure returning a borrowed future is not, and tower services need `Send`).
+struct OAuthHttp<'a>(&'a dyn crate::http::HttpClient);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
+    type Error = crate::http::HttpError;
+    type Future = crate::http::BoxFuture<'c, Result<oauth2::HttpResponse, Self::Error>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        self.0.execute(request)
+    }
+}
+
 /// A relying party of one provider: builds authorization requests, handles callbacks,
 /// exchanges and refreshes tokens, calls userinfo and revocation, builds logout URLs.
 #[derive(Debug, Clone)]

@@ -82,9 +82,8 @@ impl Client {
         for (name, value) in self.assertion_params(self.inner.oauth.token_uri().url())? {
             exchange = exchange.add_extra_param(name, value);
         }
-        let http = &*self.inner.http;
-        let call = |req| http.execute(req);
-        let response = exchange.request_async(&call).await.map_err(token_error)?;
+        let http = super::OAuthHttp(&*self.inner.http);
+        let response = exchange.request_async(&http).await.map_err(token_error)?;
         let raw_id = response
             .extra_fields()
             .id_token
@@ -115,9 +114,8 @@ impl Client {
         for (name, value) in self.assertion_params(self.inner.oauth.token_uri().url())? {
             request = request.add_extra_param(name, value);
         }
-        let http = &*self.inner.http;
-        let call = |req| http.execute(req);
-        let response = request.request_async(&call).await.map_err(token_error)?;
+        let http = super::OAuthHttp(&*self.inner.http);
+        let response = request.request_async(&http).await.map_err(token_error)?;
         let id_token = match response.extra_fields().id_token.clone() {
             None => None,
             Some(raw) => {

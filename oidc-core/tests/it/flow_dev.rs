@@ -332,3 +332,25 @@ fn configuration_errors_are_reported() {
     assert!(ClientConfig::new("c", basic(), "https://app.example/cb#frag").is_err());
     assert_eq!(format!("{:?}", basic()), "ClientAuth(client_secret_basic)");
 }
+
+/// Compile-time: the flow's futures are `Send` for every lifetime, so tower services and
+/// `tokio::spawn` can await them (a closure bridging to `oauth2` once made them not).
+#[allow(dead_code)]
+fn flow_futures_are_send(
+    client: &'static Client,
+    request: &'static oidc_core::flow::AuthorizationRequest,
+) {
+    fn send<T: Send>(_: T) {}
+    let code = oidc_core::secret::TokenSecret::new("c");
+    send(async move { client.exchange_code(&code, request).await });
+    let rt = oidc_core::secret::TokenSecret::new("r");
+    send(async move { client.refresh(&rt, None).await });
+    let at = oidc_core::secret::TokenSecret::new("a");
+    send(async move { client.userinfo(&at, None).await });
+    let token = oidc_core::secret::TokenSecret::new("t");
+    send(async move {
+        client
+            .revoke(&token, oidc_core::flow::TokenKind::AccessToken)
+            .await
+    });
+}
