@@ -53,6 +53,11 @@ pub struct DevUser {
 }
 
 impl DevUser {
+    /// A user `login` (sub `<login>-sub`, e-mail `<login>@example.com`, no groups).
+    pub fn new_for_tests(login: &str) -> Self {
+        Self::new(login, login, &[])
+    }
+
     fn new(login: &str, name: &str, groups: &[&str]) -> Self {
         Self {
             login: login.into(),

@@ -1,4 +1,11 @@
 //! The oauth2-proxy part: login sessions, endpoints and upstream identity.
 
+pub mod config;
 pub mod redirect;
+pub mod respond;
+pub mod rules;
+mod service;
 pub mod session;
+
+pub use self::config::{IdentityHeaders, SsoConfig, UpstreamToken};
+pub use self::service::{ResponseFuture, Sso, SsoLayer, SsoService};

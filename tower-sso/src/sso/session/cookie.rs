@@ -118,6 +118,17 @@ fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
         .filter_map(|p| p.trim().split_once('='))
 }
 
+/// The names in the request that start with `prefix` (the login-state cookies).
+pub fn present_names_with_prefix(headers: &HeaderMap, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (k, _) in pairs(headers) {
+        if k.starts_with(prefix) && !out.iter().any(|o| o == k) {
+            out.push(k.to_owned());
+        }
+    }
+    out
+}
+
 /// The value of one cookie.
 pub fn read_one<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     pairs(headers).find(|(k, _)| *k == name).map(|(_, v)| v)

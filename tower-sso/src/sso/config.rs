@@ -1,0 +1,213 @@
+//! SSO configuration, checked once by `build()`.
+
+use std::time::Duration;
+
+use oidc_core::flow::ClientAuth;
+use oidc_core::http::SharedHttpClient;
+use oidc_core::secret::ClientSecret;
+use url::Url;
+
+use super::rules::MatchRules;
+use super::session::codec::CookieSecret;
+use super::session::cookie::{CookieAttributes, SameSitePolicy};
+use crate::error::ConfigError;
+
+/// What the upstream's `Authorization: Bearer` carries (oauth2-proxy's
+/// `--pass-authorization-header` passes the ID token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamToken {
+    /// The ID token (default).
+    #[default]
+    IdToken,
+    /// The access token.
+    AccessToken,
+    /// No `Authorization` header.
+    None,
+}
+
+/// Names of the identity headers sent upstream (and removed from client requests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IdentityHeaders {
+    /// The user (`sub`): `X-Forwarded-User`.
+    pub user: String,
+    /// `X-Forwarded-Email`.
+    pub email: String,
+    /// `X-Forwarded-Preferred-Username`.
+    pub preferred_username: String,
+    /// `X-Forwarded-Groups` (comma-separated).
+    pub groups: String,
+    /// `X-Forwarded-Access-Token`, when set (`--pass-access-token`).
+    pub access_token: Option<String>,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: "x-forwarded-user".into(),
+            email: "x-forwarded-email".into(),
+            preferred_username: "x-forwarded-preferred-username".into(),
+            groups: "x-forwarded-groups".into(),
+            access_token: None,
+        }
+    }
+}
+
+/// The SSO configuration, named after oauth2-proxy's options.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SsoConfig {
+    /// `--oidc-issuer-url`: endpoints come from its discovery document.
+    pub issuer_url: String,
+    /// `--client-id`.
+    pub client_id: String,
+    /// `--client-secret` and how it is sent (basic by default).
+    pub client_auth: ClientAuth,
+    /// `--redirect-url`: absolute, exactly as registered at the provider.
+    pub redirect_url: Url,
+    /// `--cookie-secret`, and earlier secrets that still open cookies.
+    pub cookie_secret: CookieSecret,
+    /// Earlier cookie secrets (rotation).
+    pub previous_cookie_secrets: Vec<CookieSecret>,
+    /// `--cookie-name`, `--cookie-domain`, `--cookie-path`, `--cookie-secure`,
+    /// `--cookie-samesite`; `max_age` follows `cookie_expire`.
+    pub cookie: CookieAttributes,
+    /// `--cookie-expire` (default 168 h; zero: the cookie lasts as long as the browser).
+    pub cookie_expire: Duration,
+    /// `--cookie-refresh`: refresh the tokens this long after they were issued (zero:
+    /// only when the access token is about to expire).
+    pub cookie_refresh: Duration,
+    /// `--scope` (default `openid email profile`).
+    pub scopes: Vec<String>,
+    /// `--proxy-prefix` (default `/oauth2`).
+    pub proxy_prefix: String,
+    /// Which paths need a login.
+    pub rules: MatchRules,
+    /// Sign out at the provider too ("single-step logout"): its discovered
+    /// `end_session_endpoint`, or this URL when set.
+    pub provider_logout: bool,
+    /// An explicit IdP logout URL (instead of the discovered end-session endpoint).
+    pub provider_logout_url: Option<Url>,
+    /// `--whitelist-domain`: other hosts `rd` may send users to.
+    pub allowed_redirect_domains: Vec<String>,
+    /// `--email-domain` (default `*`: any).
+    pub email_domains: Vec<String>,
+    /// What `Authorization` carries upstream.
+    pub upstream_token: UpstreamToken,
+    /// Identity header names.
+    pub headers: IdentityHeaders,
+    /// The HTTP client for the provider (default reqwest).
+    pub http: Option<SharedHttpClient>,
+}
+
+impl SsoConfig {
+    /// A configuration with oauth2-proxy's defaults: `client_secret_basic`, cookie
+    /// `_oauth2_proxy` (Secure, HttpOnly, SameSite=Lax) for 168 h, scopes `openid email
+    /// profile`, prefix `/oauth2`, every path authenticated.
+    pub fn new(
+        issuer_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        redirect_url: &str,
+        cookie_secret: &str,
+    ) -> Result<SsoConfig, ConfigError> {
+        let invalid = |what, reason: String| ConfigError::Invalid { what, reason };
+        if issuer_url.is_empty() {
+            return Err(invalid("oidc-issuer-url", "is required".into()));
+        }
+        if client_id.is_empty() {
+            return Err(invalid("client-id", "is required".into()));
+        }
+        let redirect_url = Url::parse(redirect_url).map_err(|e| {
+            invalid(
+                "redirect-url",
+                format!("{redirect_url:?}: {e} (it must be absolute, as registered)"),
+            )
+        })?;
+        let client_auth = if client_secret.is_empty() {
+            ClientAuth::None
+        } else {
+            ClientAuth::ClientSecretBasic(ClientSecret::new(client_secret))
+        };
+        let cookie_secret = CookieSecret::parse(cookie_secret)?;
+        let mut cookie = CookieAttributes::new("_oauth2_proxy");
+        cookie.secure = redirect_url.scheme() == "https" || !is_loopback(&redirect_url);
+        let expire = Duration::from_secs(168 * 3600);
+        cookie.max_age = Some(expire);
+        Ok(SsoConfig {
+            issuer_url: issuer_url.to_owned(),
+            client_id: client_id.to_owned(),
+            client_auth,
+            redirect_url,
+            cookie_secret,
+            previous_cookie_secrets: Vec::new(),
+            cookie,
+            cookie_expire: expire,
+            cookie_refresh: Duration::ZERO,
+            scopes: oidc_core::flow::DEFAULT_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            proxy_prefix: "/oauth2".into(),
+            rules: MatchRules::default(),
+            provider_logout: false,
+            provider_logout_url: None,
+            allowed_redirect_domains: Vec::new(),
+            email_domains: vec!["*".into()],
+            upstream_token: UpstreamToken::IdToken,
+            headers: IdentityHeaders::default(),
+            http: None,
+        })
+    }
+
+    /// Sets `--cookie-expire` (zero: a browser-session cookie).
+    #[must_use]
+    pub fn cookie_expire(mut self, expire: Duration) -> Self {
+        self.cookie_expire = expire;
+        self.cookie.max_age = (!expire.is_zero()).then_some(expire);
+        self
+    }
+
+    /// Sets the match rules.
+    #[must_use]
+    pub fn rules(mut self, rules: MatchRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Sets the HTTP client used to talk to the provider.
+    #[must_use]
+    pub fn http(mut self, http: SharedHttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Checks what `new` cannot: the cookie name, SameSite=None without Secure, the prefix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |what, reason: &str| {
+            Err(ConfigError::Invalid {
+                what,
+                reason: reason.to_owned(),
+            })
+        };
+        let name = &self.cookie.name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return invalid("cookie-name", "letters, digits, _ - . only");
+        }
+        if self.cookie.same_site == SameSitePolicy::None && !self.cookie.secure {
+            return invalid("cookie-samesite", "none requires --cookie-secure");
+        }
+        if !self.proxy_prefix.starts_with('/') || self.proxy_prefix.ends_with('/') {
+            return invalid("proxy-prefix", "must start with / and not end with /");
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}

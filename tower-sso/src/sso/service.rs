@@ -1,0 +1,661 @@
+//! The SSO middleware: endpoints under the proxy prefix, session checks, upstream identity.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use aws_lc_rs::digest;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Either;
+use oidc_core::flow::{AuthorizationRequest, Client, ClientConfig, LogoutRequest, TokenSet};
+use oidc_core::secret::{Nonce, PkceVerifier, State};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::config::{SsoConfig, UpstreamToken};
+use super::redirect::RedirectPolicy;
+use super::respond::{self, Body};
+use super::rules::UnauthenticatedAction;
+use super::session::codec::Codec;
+use super::session::cookie::{self, CookieAttributes};
+use super::session::{CookieStore, Session, SessionStore, SessionUser};
+use crate::error::ConfigError;
+
+/// Login-state cookies kept at once (one per login attempt in flight).
+const MAX_LOGIN_STATES: usize = 5;
+/// How long a login attempt may take.
+const LOGIN_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(900);
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What a login attempt remembers between `/start` and `/callback`, sealed in its own
+/// short-lived cookie.
+#[derive(Serialize, Deserialize)]
+struct LoginState {
+    s: String,
+    n: String,
+    v: String,
+    rd: String,
+    t: i64,
+}
+
+/// The shared state of the SSO middleware. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Sso {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: SsoConfig,
+    codec: Arc<Codec>,
+    store: Arc<dyn SessionStore>,
+    redirects: RedirectPolicy,
+    client: tokio::sync::OnceCell<Client>,
+    http: oidc_core::http::SharedHttpClient,
+    state_attrs: CookieAttributes,
+    identity_headers: Vec<HeaderName>,
+}
+
+impl Sso {
+    /// Builds the middleware state with the cookie session store. No I/O: the provider is
+    /// discovered on first use (and retried while it fails).
+    pub fn new(config: SsoConfig) -> Result<Sso, ConfigError> {
+        config.validate()?;
+        let codec = Arc::new(Codec::new(
+            &config.cookie_secret,
+            &config.previous_cookie_secrets,
+        )?);
+        let store: Arc<dyn SessionStore> =
+            Arc::new(CookieStore::new(codec.clone(), config.cookie.clone()));
+        Sso::with_store(config, codec, store)
+    }
+
+    /// As [`Sso::new`] with another session store.
+    pub fn with_store(
+        config: SsoConfig,
+        codec: Arc<Codec>,
+        store: Arc<dyn SessionStore>,
+    ) -> Result<Sso, ConfigError> {
+        config.validate()?;
+        let http = match &config.http {
+            Some(http) => http.clone(),
+            None => oidc_core::http::default_client().map_err(|e| ConfigError::Invalid {
+                what: "http client",
+                reason: e.to_string(),
+            })?,
+        };
+        let mut state_attrs = config.cookie.clone();
+        state_attrs.max_age = Some(LOGIN_STATE_TTL);
+        state_attrs.same_site = super::session::cookie::SameSitePolicy::Lax;
+        let h = &config.headers;
+        let identity_headers = [
+            Some(&h.user),
+            Some(&h.email),
+            Some(&h.preferred_username),
+            Some(&h.groups),
+            h.access_token.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            HeaderName::try_from(n.as_str()).map_err(|_| ConfigError::Invalid {
+                what: "header name",
+                reason: format!("{n:?} is not a header name"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok(Sso {
+            inner: Arc::new(Inner {
+                redirects: RedirectPolicy::same_origin()
+                    .allow_domains(&config.allowed_redirect_domains),
+                config,
+                codec,
+                store,
+                client: tokio::sync::OnceCell::new(),
+                http,
+                state_attrs,
+                identity_headers,
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SsoConfig {
+        &self.inner.config
+    }
+
+    /// The provider client, discovering it on first use. `Err` while the provider cannot
+    /// be reached; the next call tries again.
+    pub async fn client(&self) -> Result<&Client, oidc_core::Error> {
+        let config = &self.inner.config;
+        let issuer = config.issuer_url.clone();
+        let client_id = config.client_id.clone();
+        let auth = config.client_auth.clone();
+        let redirect = config.redirect_url.to_string();
+        let scopes = config.scopes.clone();
+        let http = self.inner.http.clone();
+        self.inner
+            .client
+            .get_or_try_init(move || async move {
+                let client_config = ClientConfig::new(client_id, auth, &redirect)?.scopes(scopes);
+                Client::discover(&issuer, client_config, http).await
+            })
+            .await
+    }
+
+    /// The session a request carries, if valid and unexpired.
+    pub async fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let session = self.inner.store.load(headers).await?;
+        (!session.is_expired(now())).then_some(session)
+    }
+
+    fn origin(&self, req: &Parts) -> Url {
+        // The redirect URL's origin is where users come back to; requests are judged
+        // against it rather than against a client-supplied Host header.
+        let mut origin = self.inner.config.redirect_url.clone();
+        origin.set_path("/");
+        origin.set_query(None);
+        let _ = req;
+        origin
+    }
+
+    fn state_cookie_name(&self, state: &str) -> String {
+        let d = digest::digest(&digest::SHA256, state.as_bytes());
+        let hex: String = d.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}_csrf_{hex}", self.inner.config.cookie.name)
+    }
+
+    fn state_cookie_prefix(&self) -> String {
+        format!("{}_csrf_", self.inner.config.cookie.name)
+    }
+
+    /// Starts a login: a login-state cookie and a redirect to the provider.
+    async fn start_login(&self, req: &Parts, rd: &str) -> Response<Body> {
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "identity provider unavailable");
+                return respond::error(
+                    req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "provider_unavailable",
+                    "The identity provider cannot be reached right now. Please try again in a moment.",
+                );
+            }
+        };
+        let rd = self
+            .inner
+            .redirects
+            .check(rd, &self.origin(req))
+            .unwrap_or_else(|| "/".into());
+        let auth = match client.authorization_request().build() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the authorization request");
+                return respond::error(
+                    req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "login_unavailable",
+                    "Login cannot start.",
+                );
+            }
+        };
+        let state = LoginState {
+            s: auth.state.secret().to_owned(),
+            n: auth.nonce.secret().to_owned(),
+            v: auth.pkce_verifier.secret().to_owned(),
+            rd,
+            t: now(),
+        };
+        let name = self.state_cookie_name(&state.s);
+        let mut cookies = Vec::new();
+        let plain = serde_json::to_vec(&state).unwrap_or_default();
+        if let Ok(sealed) = self.inner.codec.seal(&name, &plain) {
+            let mut attrs = self.inner.state_attrs.clone();
+            attrs.name = name;
+            cookies.extend(cookie::set(&attrs, &sealed, &[]));
+        }
+        // Keep a few attempts in flight (several tabs), drop the rest.
+        let prefix = self.state_cookie_prefix();
+        let existing: Vec<String> = cookie::present_names_with_prefix(&req.headers, &prefix);
+        if existing.len() >= MAX_LOGIN_STATES {
+            let stale = &existing[..existing.len() + 1 - MAX_LOGIN_STATES];
+            cookies.extend(cookie::clear(&self.inner.state_attrs, stale));
+        }
+        respond::redirect(
+            auth.url.as_str(),
+            cookies
+                .into_iter()
+                .filter_map(|c| HeaderValue::try_from(c).ok())
+                .collect(),
+        )
+    }
+
+    async fn callback(&self, req: &Parts) -> Response<Body> {
+        let query = req.uri.query().unwrap_or_default();
+        let state_param = query_param(req, "state").unwrap_or_default();
+        let name = self.state_cookie_name(&state_param);
+        let login: Option<LoginState> = cookie::read_one(&req.headers, &name)
+            .and_then(|sealed| self.inner.codec.open(&name, sealed).ok())
+            .and_then(|plain| serde_json::from_slice(&plain).ok())
+            .filter(|s: &LoginState| now() - s.t <= LOGIN_STATE_TTL.as_secs() as i64);
+        let Some(login) = login else {
+            return respond::error(
+                req,
+                StatusCode::FORBIDDEN,
+                "login_state_missing",
+                "This login attempt is unknown or has expired. Please open the page again to log in.",
+            );
+        };
+        let mut clear_state = self.inner.state_attrs.clone();
+        clear_state.name = name.clone();
+        let clear = cookie::clear(&clear_state, &[name]);
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(_) => {
+                return respond::error(
+                    req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "provider_unavailable",
+                    "The identity provider cannot be reached right now.",
+                );
+            }
+        };
+        let expected = State::new(login.s.clone());
+        let code = match client.parse_callback(query, &expected) {
+            Ok(code) => code,
+            Err(e) => {
+                tracing::info!(error = %e, "login callback refused");
+                return respond::error(
+                    req,
+                    StatusCode::FORBIDDEN,
+                    "login_failed",
+                    &format!("Login failed: {e}."),
+                );
+            }
+        };
+        let auth = AuthorizationRequest {
+            url: self.inner.config.redirect_url.clone(),
+            state: expected,
+            nonce: Nonce::new(login.n),
+            pkce_verifier: PkceVerifier::new(login.v),
+        };
+        let tokens = match client.exchange_code(&code, &auth).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "code exchange failed");
+                let status = match e {
+                    oidc_core::Error::Http(_) => StatusCode::BAD_GATEWAY,
+                    _ => StatusCode::FORBIDDEN,
+                };
+                return respond::error(req, status, "login_failed", &format!("Login failed: {e}."));
+            }
+        };
+        let Some(session) = self.new_session(&tokens) else {
+            return respond::error(
+                req,
+                StatusCode::FORBIDDEN,
+                "login_failed",
+                "The ID token has no subject.",
+            );
+        };
+        if !self.email_allowed(&session.user) {
+            return respond::error(
+                req,
+                StatusCode::FORBIDDEN,
+                "email_not_allowed",
+                "Your e-mail domain is not allowed here.",
+            );
+        }
+        let mut cookies = self.inner.store.save(&req.headers, &session).await;
+        cookies.extend(
+            clear
+                .into_iter()
+                .filter_map(|c| HeaderValue::try_from(c).ok()),
+        );
+        tracing::info!(user = %session.user.sub, "login");
+        respond::redirect(&login.rd, cookies)
+    }
+
+    fn email_allowed(&self, user: &SessionUser) -> bool {
+        let domains = &self.inner.config.email_domains;
+        if domains.iter().any(|d| d == "*") {
+            return true;
+        }
+        user.email.as_deref().is_some_and(|email| {
+            email
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+        })
+    }
+
+    fn new_session(&self, tokens: &TokenSet) -> Option<Session> {
+        let id = tokens.id_token()?;
+        let c = id.claims();
+        let now = now();
+        let expire = self.inner.config.cookie_expire;
+        Some(Session {
+            id: oidc_core_random_id(),
+            user: SessionUser {
+                iss: c.iss.clone(),
+                sub: c.sub.clone()?,
+                email: c.email.clone(),
+                email_verified: c.email_verified,
+                preferred_username: c.preferred_username.clone(),
+                name: c.name.clone(),
+                groups: c.groups.clone(),
+                sid: c.sid.clone(),
+            },
+            id_token: tokens.id_token_raw().cloned(),
+            access_token: Some(tokens.access_token().clone()),
+            refresh_token: tokens.refresh_token().cloned(),
+            access_expires_at: tokens.expires_at().map(|t| t.unix_timestamp()),
+            created_at: now,
+            refreshed_at: now,
+            expires_at: (!expire.is_zero()).then(|| now + expire.as_secs() as i64),
+        })
+    }
+
+    async fn sign_out(&self, req: &Parts) -> Response<Body> {
+        let session = self.inner.store.load(&req.headers).await;
+        let cookies = self.inner.store.clear(&req.headers).await;
+        let origin = self.origin(req);
+        let rd = query_param(req, "rd")
+            .and_then(|rd| self.inner.redirects.check(&rd, &origin))
+            .unwrap_or_else(|| "/".into());
+        let config = &self.inner.config;
+        if config.provider_logout {
+            if let Some(url) = &config.provider_logout_url {
+                return respond::redirect(url.as_str(), cookies);
+            }
+            let post_logout = origin.join(&rd).map(|u| u.to_string()).unwrap_or_default();
+            if let Ok(client) = self.client().await {
+                let hint = session
+                    .as_ref()
+                    .and_then(|s| s.id_token.as_ref())
+                    .map(|t| t.secret().to_owned());
+                let request = LogoutRequest {
+                    id_token_hint: hint.as_deref(),
+                    post_logout_redirect_uri: Some(&post_logout),
+                    state: None,
+                };
+                if let Ok(url) = client.logout_url(&request) {
+                    return respond::redirect(url.as_str(), cookies);
+                }
+            }
+        }
+        respond::redirect(&rd, cookies)
+    }
+
+    fn userinfo_json(session: &Session) -> serde_json::Value {
+        let u = &session.user;
+        serde_json::json!({
+            "user": u.sub, "email": u.email, "preferredUsername": u.preferred_username,
+            "name": u.name, "groups": u.groups, "issuer": u.iss,
+        })
+    }
+
+    /// Removes identity headers a client may have sent, then adds the session's.
+    fn set_identity(&self, headers: &mut HeaderMap, session: Option<&Session>) {
+        for name in &self.inner.identity_headers {
+            headers.remove(name);
+        }
+        let config = &self.inner.config;
+        if config.upstream_token != UpstreamToken::None || session.is_some() {
+            // A client-sent Authorization must not pass as ours on protected routes.
+            if session.is_some() {
+                headers.remove(header::AUTHORIZATION);
+            }
+        }
+        let Some(session) = session else { return };
+        let u = &session.user;
+        let h = &config.headers;
+        let mut put = |name: &str, value: &str, sensitive: bool| {
+            if let (Ok(name), Ok(mut value)) =
+                (HeaderName::try_from(name), HeaderValue::try_from(value))
+            {
+                value.set_sensitive(sensitive);
+                headers.insert(name, value);
+            }
+        };
+        put(&h.user, &u.sub, false);
+        if let Some(email) = &u.email {
+            put(&h.email, email, false);
+        }
+        if let Some(name) = &u.preferred_username {
+            put(&h.preferred_username, name, false);
+        }
+        if !u.groups.is_empty() {
+            put(&h.groups, &u.groups.join(","), false);
+        }
+        if let (Some(name), Some(at)) = (&h.access_token, &session.access_token) {
+            put(name, at.secret(), true);
+        }
+        let bearer = match config.upstream_token {
+            UpstreamToken::IdToken => session.id_token.as_ref(),
+            UpstreamToken::AccessToken => session.access_token.as_ref(),
+            UpstreamToken::None => None,
+        };
+        if let Some(token) = bearer {
+            put("authorization", &format!("Bearer {}", token.secret()), true);
+        }
+    }
+}
+
+/// The first value of query parameter `name`.
+fn query_param(req: &Parts, name: &str) -> Option<String> {
+    let query = req.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn oidc_core_random_id() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 24];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the middleware does with a request.
+enum Route {
+    Start,
+    Callback,
+    SignOut,
+    UserInfo,
+    Auth,
+    NotFound,
+    App,
+}
+
+impl Sso {
+    fn route(&self, req: &Parts) -> Route {
+        let path = req.uri.path();
+        let Some(rest) = path.strip_prefix(self.inner.config.proxy_prefix.as_str()) else {
+            return Route::App;
+        };
+        match rest {
+            "/start" => Route::Start,
+            "/callback" => Route::Callback,
+            "/sign_out" => Route::SignOut,
+            "/userinfo" => Route::UserInfo,
+            "/auth" => Route::Auth,
+            "" => Route::App,
+            r if !r.starts_with('/') => Route::App,
+            _ => Route::NotFound,
+        }
+    }
+
+    /// Handles `req`: our endpoints answer themselves; application requests go to
+    /// `inner` (with identity) or get the unauthenticated response.
+    pub async fn handle<S, ReqBody, ResBody>(
+        &self,
+        req: Request<ReqBody>,
+        mut inner: S,
+    ) -> Result<Response<Either<ResBody, Body>>, S::Error>
+    where
+        S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        // Awaiting code borrows the parts only, so the body needs to be Send, not Sync.
+        let (mut req, body) = req.into_parts();
+        let ours = |r: Response<Body>| Ok(r.map(Either::Right));
+        match self.route(&req) {
+            Route::Start => {
+                let rd = query_param(&req, "rd").unwrap_or_else(|| "/".into());
+                return ours(self.start_login(&req, &rd).await);
+            }
+            Route::Callback => return ours(self.callback(&req).await),
+            Route::SignOut => return ours(self.sign_out(&req).await),
+            Route::UserInfo => {
+                return ours(match self.session(&req.headers).await {
+                    Some(s) => respond::json(StatusCode::OK, &Self::userinfo_json(&s)),
+                    None => respond::unauthorized(&self.inner.config.issuer_url),
+                });
+            }
+            Route::Auth => {
+                return ours(match self.session(&req.headers).await {
+                    Some(s) => {
+                        let mut r = respond::json(StatusCode::ACCEPTED, &Self::userinfo_json(&s));
+                        self.set_identity(r.headers_mut(), Some(&s));
+                        r
+                    }
+                    None => respond::unauthorized(&self.inner.config.issuer_url),
+                });
+            }
+            Route::NotFound => {
+                return ours(respond::error(
+                    &req,
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "No such endpoint.",
+                ));
+            }
+            Route::App => {}
+        }
+        let method = req.method.as_str().to_owned();
+        let path = req.uri.path().to_owned();
+        let config = &self.inner.config;
+        if !config.rules.requires_login(&method, &path) {
+            self.set_identity(&mut req.headers, None);
+            let req = Request::from_parts(req, body);
+            return inner.call(req).await.map(|r| r.map(Either::Left));
+        }
+        let session = self.session(&req.headers).await;
+        if session.is_none() {
+            match config.rules.action(&method, &path) {
+                UnauthenticatedAction::Pass => {}
+                UnauthenticatedAction::Forbidden => {
+                    return ours(respond::error(
+                        &req,
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "A login is required.",
+                    ));
+                }
+                UnauthenticatedAction::Unauthorized => {
+                    return ours(respond::unauthorized(&config.issuer_url));
+                }
+                UnauthenticatedAction::Auto if respond::is_browser(&req) => {
+                    let rd = req
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "/".into());
+                    return ours(self.start_login(&req, &rd).await);
+                }
+                UnauthenticatedAction::Auto => {
+                    return ours(respond::unauthorized(&config.issuer_url));
+                }
+            }
+        }
+        self.set_identity(&mut req.headers, session.as_ref());
+        if let Some(s) = &session {
+            req.extensions.insert(s.user.clone());
+        }
+        let req = Request::from_parts(req, body);
+        inner.call(req).await.map(|r| r.map(Either::Left))
+    }
+}
+
+/// Adds [`Sso`] to a service stack.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SsoLayer {
+    sso: Sso,
+}
+
+impl SsoLayer {
+    /// A layer using `sso`.
+    pub fn new(sso: Sso) -> Self {
+        Self { sso }
+    }
+}
+
+impl<S> tower::Layer<S> for SsoLayer {
+    type Service = SsoService<S>;
+
+    fn layer(&self, inner: S) -> SsoService<S> {
+        SsoService {
+            sso: self.sso.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`SsoLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct SsoService<S> {
+    sso: Sso,
+    inner: S,
+}
+
+/// The future of [`SsoService`] (boxed: the middleware awaits the session store and the
+/// provider).
+pub type ResponseFuture<T, E> = oidc_core::http::BoxFuture<'static, Result<T, E>>;
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for SsoService<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<Either<ResBody, Body>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The ready service goes into the future; a clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let sso = self.sso.clone();
+        Box::pin(async move { sso.handle(req, inner).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Compile-time: the middleware's futures are `Send`, as tower servers need.
+    #[allow(dead_code)]
+    fn futures_are_send(sso: &Sso, parts: &'static Parts) {
+        fn send<T: Send>(_: T) {}
+        send(sso.client());
+        send(sso.session(&parts.headers));
+        send(sso.start_login(parts, "/"));
+        send(sso.callback(parts));
+        send(sso.sign_out(parts));
+    }
+}

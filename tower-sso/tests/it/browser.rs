@@ -1,0 +1,147 @@
+//! A browser-less browser: a cookie jar and redirect-following over a tower service and the
+//! in-process development provider.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body_util::{BodyExt as _, Full};
+use oidc_core::testing::DevProvider;
+use tower::{Service, ServiceExt as _};
+
+/// The demo application: echoes the request headers it received as JSON.
+pub(crate) async fn app(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    let body = serde_json::json!({"path": req.uri().path(), "headers": headers}).to_string();
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+/// A cookie jar that sends back what it was given, minus removals.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Browser {
+    pub(crate) jar: BTreeMap<String, String>,
+}
+
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    pub(crate) fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Browser {
+    pub(crate) fn cookie_header(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Sends one request with the jar's cookies and `extra` headers; stores Set-Cookie.
+    pub(crate) async fn send<S, B>(
+        &mut self,
+        svc: &mut S,
+        method: &str,
+        uri: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let mut req = Request::builder().method(method).uri(uri);
+        if !self.jar.is_empty() {
+            req = req.header(header::COOKIE, self.cookie_header());
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let response = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        for line in parts.headers.get_all(header::SET_COOKIE) {
+            let line = line.to_str().unwrap();
+            let (pair, attrs) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// GET `uri` as a browser; when sent to the provider, logs `user` in there and follows
+    /// the redirects back; returns the first answer that is not a redirect.
+    pub(crate) async fn visit<S, B>(
+        &mut self,
+        svc: &mut S,
+        op: &DevProvider,
+        uri: &str,
+        user: &str,
+    ) -> Answer
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let mut next = uri.to_owned();
+        for _ in 0..10 {
+            let answer = self
+                .send(svc, "GET", &next, &[("accept", "text/html")])
+                .await;
+            if answer.status != 302 {
+                return answer;
+            }
+            let location = answer.location().to_owned();
+            next = if location.starts_with(op.issuer()) {
+                op.login(&location, user).unwrap().to_string()
+            } else {
+                location
+            };
+            // Our service is mounted at the root: keep path and query only.
+            if let Ok(url) = url::Url::parse(&next) {
+                next = url[url::Position::BeforePath..].to_owned();
+            }
+        }
+        panic!("too many redirects");
+    }
+}

@@ -1,0 +1,431 @@
+//! The SSO middleware against the in-process development provider.
+
+use std::sync::Arc;
+
+use oidc_core::testing::{DevProvider, DevUser};
+use tower::Layer as _;
+use tower_sso::sso::rules::{MatchRules, PathRule};
+use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
+
+use crate::browser::{Browser, app};
+
+const ISS: &str = "http://127.0.0.1:9";
+const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+
+fn config(op: &DevProvider) -> SsoConfig {
+    SsoConfig::new(
+        ISS,
+        "dev-client",
+        "dev-secret",
+        "http://127.0.0.1:8080/oauth2/callback",
+        SECRET,
+    )
+    .unwrap()
+    .http(Arc::new(op.clone()))
+}
+
+fn service(
+    config: SsoConfig,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
+    Error = std::convert::Infallible,
+> + Clone {
+    SsoLayer::new(Sso::new(config).unwrap()).layer(tower::service_fn(app))
+}
+
+#[tokio::test]
+async fn a_browser_logs_in_and_the_app_sees_the_identity() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let page = browser
+        .visit(&mut svc, &op, "/productpage?x=1", "alice")
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let seen = page.json();
+    assert_eq!(seen["path"], "/productpage");
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-user"], "alice-sub");
+    assert_eq!(h["x-forwarded-email"], "alice@example.com");
+    assert_eq!(h["x-forwarded-preferred-username"], "alice");
+    assert_eq!(h["x-forwarded-groups"], "admins,group1");
+    assert!(
+        h["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ey"),
+        "the ID token"
+    );
+    // The session cookie: HttpOnly, SameSite=Lax; not Secure only because this is http
+    // on loopback.
+    assert!(browser.jar.contains_key("_oauth2_proxy"));
+    assert!(
+        !browser.jar.keys().any(|k| k.contains("_csrf_")),
+        "the login state is removed"
+    );
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_never_reach_the_app() {
+    let op = DevProvider::new(ISS);
+    let rules = MatchRules::bypass_if_matched(vec![PathRule::path("/public/*")]);
+    let mut svc = service(config(&op).rules(rules));
+    let mut browser = Browser::default();
+    browser.visit(&mut svc, &op, "/", "bob").await;
+    let spoof = [
+        ("x-forwarded-user", "admin"),
+        ("x-forwarded-email", "admin@corp"),
+        ("x-forwarded-groups", "admins"),
+        ("accept", "text/html"),
+    ];
+    let logged_in = browser
+        .send(&mut svc, "GET", "/private", &spoof)
+        .await
+        .json();
+    assert_eq!(logged_in["headers"]["x-forwarded-user"], "bob-sub");
+    assert_eq!(logged_in["headers"]["x-forwarded-groups"], "group2");
+    let mut anonymous = Browser::default();
+    let public = anonymous
+        .send(&mut svc, "GET", "/public/page", &spoof)
+        .await
+        .json();
+    for name in [
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+    ] {
+        assert!(
+            public["headers"].get(name).is_none(),
+            "{name} reached the app: {public}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_clients_get_401_json_never_a_redirect() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut client = Browser::default();
+    for extra in [
+        vec![("accept", "application/json")],
+        vec![("x-requested-with", "XMLHttpRequest")],
+        vec![("authorization", "Bearer abc")],
+    ] {
+        let r = client.send(&mut svc, "GET", "/api/orders", &extra).await;
+        assert_eq!(r.status, 401, "{extra:?}");
+        assert!(r.headers.contains_key("www-authenticate"));
+        assert_eq!(r.json()["error"], "unauthorized");
+    }
+    let post = client
+        .send(&mut svc, "POST", "/api/orders", &[("accept", "text/html")])
+        .await;
+    assert_eq!(post.status, 401, "a non-GET is never redirected");
+}
+
+#[tokio::test]
+async fn seed_001_only_productpage_needs_a_login() {
+    let op = DevProvider::new(ISS);
+    let rules = MatchRules::authenticate_if_matched(vec![PathRule::path("/productpage")]);
+    let mut svc = service(config(&op).rules(rules));
+    let mut browser = Browser::default();
+    let free = browser
+        .send(
+            &mut svc,
+            "GET",
+            "/static/app.css",
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(free.status, 200);
+    let guarded = browser
+        .send(&mut svc, "GET", "/productpage", &[("accept", "text/html")])
+        .await;
+    assert_eq!(guarded.status, 302);
+    assert!(
+        guarded
+            .location()
+            .starts_with("http://127.0.0.1:9/authorize?")
+    );
+    // The sign-out endpoint is reachable without a session.
+    let out = browser.send(&mut svc, "GET", "/oauth2/sign_out", &[]).await;
+    assert_eq!((out.status, out.location()), (302, "/"));
+}
+
+#[tokio::test]
+async fn sign_out_clears_the_session_and_follows_the_provider_logout() {
+    let op = DevProvider::new(ISS);
+    let mut config = config(&op);
+    config.provider_logout = true;
+    let mut svc = service(config);
+    let mut browser = Browser::default();
+    browser.visit(&mut svc, &op, "/", "alice").await;
+    let out = browser
+        .send(&mut svc, "GET", "/oauth2/sign_out?rd=/bye", &[])
+        .await;
+    assert_eq!(out.status, 302);
+    let location = url::Url::parse(out.location()).unwrap();
+    assert_eq!(location.path(), "/end_session");
+    let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert!(params["id_token_hint"].starts_with("ey"));
+    assert_eq!(
+        params["post_logout_redirect_uri"],
+        "http://127.0.0.1:8080/bye"
+    );
+    assert!(
+        out.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("_oauth2_proxy=") && c.contains("Max-Age=0"))
+    );
+    assert!(browser.jar.is_empty());
+    let again = browser
+        .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+        .await;
+    assert_eq!(again.status, 302, "logged out");
+}
+
+#[tokio::test]
+async fn tampered_expired_or_foreign_cookies_mean_log_in_again_never_500() {
+    let op = DevProvider::new(ISS);
+    // Many groups make the session large enough to be chunked.
+    let mut big = DevUser::new_for_tests("carol");
+    big.groups = (0..300)
+        .map(|i| format!("group-with-a-long-name-{i:04}"))
+        .collect();
+    op.add_user(big);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut svc, &op, "/", "carol").await;
+    assert_eq!(page.status, 200);
+    let chunks: Vec<String> = browser
+        .jar
+        .keys()
+        .filter(|k| k.starts_with("_oauth2_proxy_"))
+        .cloned()
+        .collect();
+    assert!(chunks.len() >= 2, "{:?}", browser.jar.keys());
+
+    let html = [("accept", "text/html")];
+    let relogin = |status: u16| status == 302;
+    // A flipped byte.
+    let mut flipped = browser.clone();
+    let v = flipped.jar.get_mut(&chunks[0]).unwrap();
+    let c = if v.ends_with('A') { 'B' } else { 'A' };
+    v.pop();
+    v.push(c);
+    assert!(relogin(
+        flipped.send(&mut svc, "GET", "/", &html).await.status
+    ));
+    // Chunks swapped.
+    let mut swapped = browser.clone();
+    let (a, b) = (
+        swapped.jar[&chunks[0]].clone(),
+        swapped.jar[&chunks[1]].clone(),
+    );
+    swapped.jar.insert(chunks[0].clone(), b);
+    swapped.jar.insert(chunks[1].clone(), a);
+    assert!(relogin(
+        swapped.send(&mut svc, "GET", "/", &html).await.status
+    ));
+    // A chunk missing.
+    let mut missing = browser.clone();
+    missing.jar.remove(&chunks[1]);
+    assert!(relogin(
+        missing.send(&mut svc, "GET", "/", &html).await.status
+    ));
+    // The value under another cookie name.
+    let mut foreign = Browser::default();
+    let joined: String = chunks.iter().map(|c| browser.jar[c].clone()).collect();
+    foreign.jar.insert("_other".into(), joined.clone());
+    let mut renamed = config(&op);
+    renamed.cookie.name = "_other".into();
+    let mut other_svc = service(renamed);
+    assert!(relogin(
+        foreign.send(&mut other_svc, "GET", "/", &html).await.status
+    ));
+    // Garbage.
+    let mut garbage = Browser::default();
+    garbage
+        .jar
+        .insert("_oauth2_proxy".into(), "%%%not-base64".into());
+    assert!(relogin(
+        garbage.send(&mut svc, "GET", "/", &html).await.status
+    ));
+    // The intact session still works.
+    assert_eq!(browser.send(&mut svc, "GET", "/", &html).await.status, 200);
+}
+
+#[tokio::test]
+async fn every_set_cookie_line_fits_4096_bytes_with_many_claims() {
+    let op = DevProvider::new(ISS);
+    let mut big = DevUser::new_for_tests("dave");
+    big.groups = (0..400)
+        .map(|i| format!("g-{i:05}-{}", "x".repeat(20)))
+        .collect();
+    op.add_user(big);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let start = browser
+        .send(&mut svc, "GET", "/oauth2/start?rd=/", &[])
+        .await;
+    let callback = op.login(start.location(), "dave").unwrap();
+    let answer = browser
+        .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
+        .await;
+    assert_eq!(answer.status, 302);
+    let lines = answer.set_cookies();
+    assert!(lines.len() >= 3);
+    for line in lines {
+        assert!(
+            "Set-Cookie: ".len() + line.len() <= 4096,
+            "{} bytes",
+            line.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn open_redirects_are_refused() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    for evil in [
+        "//evil.example/",
+        "/\\evil.example",
+        "https://evil.example/",
+        "https:evil.example",
+        "/%0d%0aSet-Cookie:x=y",
+    ] {
+        let mut browser = Browser::default();
+        let rd: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+        let start = browser
+            .send(&mut svc, "GET", &format!("/oauth2/start?rd={rd}"), &[])
+            .await;
+        let callback = op.login(start.location(), "alice").unwrap();
+        let back = browser
+            .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
+            .await;
+        assert_eq!(back.status, 302);
+        let location = back.location();
+        assert!(
+            location.starts_with('/') && !location.starts_with("//") && !location.contains("evil"),
+            "{evil} -> {location}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn five_parallel_logins_in_one_browser_all_finish() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let mut starts = Vec::new();
+    for i in 0..5 {
+        let r = browser
+            .send(
+                &mut svc,
+                "GET",
+                &format!("/tab/{i}"),
+                &[("accept", "text/html")],
+            )
+            .await;
+        assert_eq!(r.status, 302);
+        starts.push(r.location().to_owned());
+    }
+    // Finish them in reverse order, as tabs do.
+    for (i, start) in starts.iter().enumerate().rev() {
+        let callback = op.login(start, "alice").unwrap();
+        let back = browser
+            .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
+            .await;
+        assert_eq!(
+            (back.status, back.location()),
+            (302, format!("/tab/{i}").as_str()),
+            "{}",
+            back.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn provider_down_gives_503_then_logins_work_without_restart() {
+    let op = DevProvider::new(ISS);
+    op.set_down(true);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let down = browser
+        .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+        .await;
+    assert_eq!(down.status, 503);
+    assert!(down.body.contains("cannot be reached"));
+    op.set_down(false);
+    let page = browser.visit(&mut svc, &op, "/", "alice").await;
+    assert_eq!(page.status, 200);
+}
+
+#[tokio::test]
+async fn callback_errors_render_pages_not_500s() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    let unknown = browser
+        .send(
+            &mut svc,
+            "GET",
+            "/oauth2/callback?code=x&state=nope",
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(unknown.status, 403);
+    assert!(unknown.body.contains("<html>") || unknown.body.contains("<!doctype html>"));
+    let start = browser.send(&mut svc, "GET", "/oauth2/start", &[]).await;
+    let state: String = url::Url::parse(start.location())
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = browser
+        .send(
+            &mut svc,
+            "GET",
+            &format!("/oauth2/callback?error=access_denied&error_description=no&state={state}"),
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+    assert!(
+        denied.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("access_denied")
+    );
+}
+
+#[tokio::test]
+async fn userinfo_and_auth_endpoints() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser
+            .send(&mut svc, "GET", "/oauth2/auth", &[])
+            .await
+            .status,
+        401
+    );
+    browser.visit(&mut svc, &op, "/", "alice").await;
+    let info = browser.send(&mut svc, "GET", "/oauth2/userinfo", &[]).await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.json()["email"], "alice@example.com");
+    let auth = browser.send(&mut svc, "GET", "/oauth2/auth", &[]).await;
+    assert_eq!(auth.status, 202);
+    assert_eq!(auth.headers["x-forwarded-user"], "alice-sub");
+    assert_eq!(
+        browser
+            .send(&mut svc, "GET", "/oauth2/nothing", &[])
+            .await
+            .status,
+        404
+    );
+}
