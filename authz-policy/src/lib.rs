@@ -52,6 +52,8 @@ mod validate;
 
 pub use self::compile::{CompileOptions, PolicySet};
 pub use self::error::Error;
-pub use self::eval::{CustomCall, CustomVerdict, Decision, HeaderChanges, Identity, Outcome};
+pub use self::eval::{
+    Authentication, CustomCall, CustomVerdict, Decision, HeaderChanges, Identity, Outcome,
+};
 pub use self::lint::LintWarning;
 pub use self::request::{Request, Workload};

@@ -15,5 +15,12 @@
 //! # Ok::<_, tower_sso::error::ConfigError>(())
 //! ```
 
+pub mod authz;
 pub mod error;
+pub mod jwt;
+pub mod request;
 pub mod sso;
+
+pub use self::authz::{AuthorizationLayer, CustomProvider};
+pub use self::jwt::JwtAuthLayer;
+pub use self::sso::{Sso, SsoConfig, SsoLayer};

@@ -13,13 +13,26 @@ use crate::PolicySet;
 use crate::compile::jwt_rule::{CompiledJwtRule, Location};
 use crate::request::{Request, Workload};
 
-pub(crate) enum Authn {
-    /// No RequestAuthentication applies, or no token was sent: no identity.
-    NoToken(HeaderChanges),
+/// What RequestAuthentication alone decides for a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Authentication {
+    /// No RequestAuthentication applies, or no token was sent: the request continues with
+    /// no identity (the upstream changes still remove client-sent output headers).
+    Anonymous(HeaderChanges),
     /// Every token verified.
     Authenticated(Identity, HeaderChanges),
-    /// A token failed.
-    Failed { status: u16, reason: String },
+    /// A token failed: answer `status` (401, or 403 for a wrong audience).
+    Rejected {
+        /// 401 or 403.
+        status: u16,
+        /// Envoy's message and ours.
+        reason: String,
+        /// The failure may be cured by fetching the issuer's keys again (unknown `kid`,
+        /// keys unavailable): a caller with an async context can refresh the key caches
+        /// and ask once more.
+        keys_missing: bool,
+    },
 }
 
 /// A token and where it was found.
@@ -183,7 +196,10 @@ fn lookup<'v>(claims: &'v serde_json::Map<String, Value>, path: &str) -> Option<
 }
 
 impl PolicySet {
-    pub(crate) fn authenticate(&self, workload: &Workload, req: &Request<'_>, now: i64) -> Authn {
+    /// RequestAuthentication alone: finds the tokens where the applicable rules say,
+    /// verifies them, and says what goes upstream. `now` (seconds since the epoch) is the
+    /// time for token checks.
+    pub fn authenticate(&self, workload: &Workload, req: &Request<'_>, now: i64) -> Authentication {
         let mut rules: Vec<&CompiledJwtRule> = self
             .authns
             .iter()
@@ -191,7 +207,7 @@ impl PolicySet {
             .flat_map(|a| &a.rules)
             .collect();
         if rules.is_empty() {
-            return Authn::NoToken(HeaderChanges::default());
+            return Authentication::Anonymous(HeaderChanges::default());
         }
         rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
 
@@ -214,7 +230,7 @@ impl PolicySet {
             && non_empty("origin")
             && non_empty("access-control-request-method")
         {
-            return Authn::NoToken(changes);
+            return Authentication::Anonymous(changes);
         }
 
         let mut locations: Vec<&Location> = rules.iter().flat_map(|r| &r.locations).collect();
@@ -225,7 +241,7 @@ impl PolicySet {
             extract(req, location, &mut found);
         }
         if found.is_empty() {
-            return Authn::NoToken(changes);
+            return Authentication::Anonymous(changes);
         }
         let mut identity: Option<Identity> = None;
         for f in &found {
@@ -237,7 +253,15 @@ impl PolicySet {
             match verify(&f.token, &at_location, now) {
                 Err(e) => {
                     let (status, reason) = failure(&e);
-                    return Authn::Failed { status, reason };
+                    let keys_missing = matches!(
+                        e,
+                        TokenError::UnknownKey { .. } | TokenError::KeysUnavailable(_)
+                    );
+                    return Authentication::Rejected {
+                        status,
+                        reason,
+                        keys_missing,
+                    };
                 }
                 Ok((rule, verified)) => {
                     if !rule.forward_original_token {
@@ -261,7 +285,7 @@ impl PolicySet {
                     }
                     if identity.is_none() {
                         identity = Some(Identity {
-                            token: verified,
+                            source: super::decision::Source::Token(verified),
                             split_claims: rule.split_claims.clone(),
                         });
                     }
@@ -269,8 +293,8 @@ impl PolicySet {
             }
         }
         match identity {
-            Some(identity) => Authn::Authenticated(identity, changes),
-            None => Authn::NoToken(changes),
+            Some(identity) => Authentication::Authenticated(identity, changes),
+            None => Authentication::Anonymous(changes),
         }
     }
 }

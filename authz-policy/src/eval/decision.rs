@@ -51,8 +51,18 @@ pub struct CustomCall {
 /// The identity a verified token gives a request (Istio's `request.auth.*`).
 #[derive(Debug, Clone)]
 pub struct Identity {
-    pub(crate) token: VerifiedToken,
+    pub(crate) source: Source,
     pub(crate) split_claims: Arc<[String]>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Token(VerifiedToken),
+    Claims(Arc<Claims>),
+}
+
+fn default_split() -> Arc<[String]> {
+    ["scope".to_owned(), "permission".to_owned()].into()
 }
 
 impl Identity {
@@ -60,24 +70,40 @@ impl Identity {
     /// are split on spaces when matched, as Istio configures Envoy.
     pub fn new(token: VerifiedToken) -> Self {
         Identity {
-            token,
-            split_claims: ["scope".to_owned(), "permission".to_owned()].into(),
+            source: Source::Token(token),
+            split_claims: default_split(),
         }
     }
 
-    /// `iss/sub` (`request.auth.principal`); `None` when the token has no `sub`.
+    /// The identity of claims verified elsewhere, e.g. those of a login session whose
+    /// ID token was verified at login.
+    pub fn from_claims(claims: Claims) -> Self {
+        Identity {
+            source: Source::Claims(Arc::new(claims)),
+            split_claims: default_split(),
+        }
+    }
+
+    /// `iss/sub` (`request.auth.principal`); `None` when there is no `sub`.
     pub fn principal(&self) -> Option<String> {
-        self.token.principal()
+        let c = self.claims();
+        c.sub.as_ref().map(|sub| format!("{}/{sub}", c.iss))
     }
 
     /// The verified claims.
     pub fn claims(&self) -> &Claims {
-        self.token.claims()
+        match &self.source {
+            Source::Token(t) => t.claims(),
+            Source::Claims(c) => c,
+        }
     }
 
-    /// The verified token.
-    pub fn token(&self) -> &VerifiedToken {
-        &self.token
+    /// The verified token, when the identity comes from one.
+    pub fn token(&self) -> Option<&VerifiedToken> {
+        match &self.source {
+            Source::Token(t) => Some(t),
+            Source::Claims(_) => None,
+        }
     }
 }
 

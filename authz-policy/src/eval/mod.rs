@@ -4,13 +4,13 @@
 mod authn;
 mod decision;
 
+pub use self::authn::Authentication;
 pub use self::decision::{CustomCall, CustomVerdict, Decision, HeaderChanges, Identity, Outcome};
 
 use std::net::IpAddr;
 
 use serde_json::Value;
 
-use self::authn::Authn;
 use crate::PolicySet;
 use crate::compile::CompiledPolicy;
 use crate::compile::rule::{
@@ -155,13 +155,13 @@ impl PolicySet {
                         .unwrap_or(0)
                 });
                 match self.authenticate(workload, request, now) {
-                    Authn::Failed { status, reason } => {
+                    Authentication::Rejected { status, reason, .. } => {
                         let mut d = Decision::new(status, Outcome::Unauthenticated, reason);
                         d.custom = custom_call;
                         return d;
                     }
-                    Authn::NoToken(changes) => (None, changes),
-                    Authn::Authenticated(identity, changes) => (Some(identity), changes),
+                    Authentication::Anonymous(changes) => (None, changes),
+                    Authentication::Authenticated(identity, changes) => (Some(identity), changes),
                 }
             }
         };

@@ -8,4 +8,4 @@ mod service;
 pub mod session;
 
 pub use self::config::{IdentityHeaders, SsoConfig, UpstreamToken};
-pub use self::service::{ResponseFuture, Sso, SsoLayer, SsoService};
+pub use self::service::{ResponseFuture, Sso, SsoLayer, SsoService, session_identity};

@@ -393,6 +393,28 @@ impl Sso {
         respond::redirect(&rd, cookies)
     }
 
+    /// What an unauthenticated request gets: a login redirect for a browser, 401 for an
+    /// API client.
+    pub async fn unauthenticated_response(&self, req: Request<()>) -> Response<Body> {
+        let (parts, ()) = req.into_parts();
+        if respond::is_browser(&parts) {
+            let rd = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
+            self.start_login(&parts, &rd).await
+        } else {
+            respond::unauthorized(&self.inner.config.issuer_url)
+        }
+    }
+
+    /// Removes client-sent identity headers and adds `session`'s (bearer token, user,
+    /// e-mail, groups).
+    pub fn set_upstream_identity(&self, headers: &mut HeaderMap, session: &Session) {
+        self.set_identity(headers, Some(session));
+    }
+
     fn userinfo_json(session: &Session) -> serde_json::Value {
         let u = &session.user;
         serde_json::json!({
@@ -445,6 +467,38 @@ impl Sso {
         if let Some(token) = bearer {
             put("authorization", &format!("Bearer {}", token.secret()), true);
         }
+    }
+}
+
+/// The identity of a login session for authorization policies (`requestPrincipals` as
+/// `iss/sub`, `request.auth.claims[...]` for the claims the session keeps: `email`,
+/// `email_verified`, `preferred_username`, `name`, `groups`, `sid`).
+pub fn session_identity(session: &Session) -> authz_policy::Identity {
+    let u = &session.user;
+    let mut map = serde_json::Map::new();
+    map.insert("iss".into(), u.iss.clone().into());
+    map.insert("sub".into(), u.sub.clone().into());
+    let mut put = |k: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            map.insert(k.into(), v);
+        }
+    };
+    put("email", u.email.clone().map(Into::into));
+    put("email_verified", u.email_verified.map(Into::into));
+    put(
+        "preferred_username",
+        u.preferred_username.clone().map(Into::into),
+    );
+    put("name", u.name.clone().map(Into::into));
+    put("sid", u.sid.clone().map(Into::into));
+    put(
+        "groups",
+        (!u.groups.is_empty()).then(|| u.groups.clone().into()),
+    );
+    match oidc_core::verify::Claims::from_map(map) {
+        Ok(claims) => authz_policy::Identity::from_claims(claims),
+        // iss and sub are strings, so this cannot fail; an empty identity would only deny.
+        Err(_) => authz_policy::Identity::from_claims(oidc_core::verify::Claims::default()),
     }
 }
 
@@ -577,6 +631,7 @@ impl Sso {
         self.set_identity(&mut req.headers, session.as_ref());
         if let Some(s) = &session {
             req.extensions.insert(s.user.clone());
+            req.extensions.insert(session_identity(s));
         }
         let req = Request::from_parts(req, body);
         inner.call(req).await.map(|r| r.map(Either::Left))

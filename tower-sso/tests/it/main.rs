@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod browser;
+mod istio;
 mod sso;

@@ -1,0 +1,221 @@
+//! The seeds' Istio scenarios through JwtAuthLayer and AuthorizationLayer (and SsoLayer as
+//! a CUSTOM provider).
+
+use std::sync::Arc;
+
+use authz_policy::{CompileOptions, PolicySet, Workload};
+use oidc_core::testing::DevProvider;
+use tower::{Layer as _, ServiceBuilder};
+use tower_sso::sso::rules::MatchRules;
+use tower_sso::{AuthorizationLayer, CustomProvider, JwtAuthLayer, Sso, SsoConfig, SsoLayer};
+
+use crate::browser::{Browser, app};
+
+fn seed(name: &str) -> String {
+    let path = format!(
+        "{}/../authz-policy/tests/data/seeds/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn policies(files: &[&str]) -> Arc<PolicySet> {
+    let yaml: Vec<String> = files.iter().map(|f| seed(f)).collect();
+    Arc::new(PolicySet::from_yaml(&yaml.join("\n---\n"), CompileOptions::default()).unwrap())
+}
+
+fn httpbin() -> Workload {
+    Workload::new("foo", [("app", "httpbin")])
+}
+
+#[tokio::test]
+async fn seed_003_tables_through_the_layers() {
+    let token = seed("token.jwt");
+    let group_token = seed("token-group.jwt");
+    let bearer = |t: &str| format!("Bearer {}", t.trim());
+    let cases: [(&[&str], Option<String>, u16); 7] = [
+        // RequestAuthentication alone: valid 200, invalid 401, none 200.
+        (
+            &["003-request-authentication.yaml"],
+            Some(bearer(&token)),
+            200,
+        ),
+        (
+            &["003-request-authentication.yaml"],
+            Some("Bearer invalidtoken".into()),
+            401,
+        ),
+        (&["003-request-authentication.yaml"], None, 200),
+        // With require-jwt: valid 200, none 403 (invalid: 401, the JWT filter runs first).
+        (
+            &["003-request-authentication.yaml", "003-require-jwt.yaml"],
+            Some(bearer(&token)),
+            200,
+        ),
+        (
+            &["003-request-authentication.yaml", "003-require-jwt.yaml"],
+            None,
+            403,
+        ),
+        // With the groups condition.
+        (
+            &[
+                "003-request-authentication.yaml",
+                "003-require-jwt-groups.yaml",
+            ],
+            Some(bearer(&group_token)),
+            200,
+        ),
+        (
+            &[
+                "003-request-authentication.yaml",
+                "003-require-jwt-groups.yaml",
+            ],
+            Some(bearer(&token)),
+            403,
+        ),
+    ];
+    for (files, auth, status) in cases {
+        let set = policies(files);
+        let mut svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::new(set.clone(), httpbin()))
+            .layer(AuthorizationLayer::new(set, httpbin()))
+            .service(tower::service_fn(app));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let answer = Browser::default()
+            .send(&mut svc, "GET", "/headers", &headers)
+            .await;
+        assert_eq!(answer.status, status, "{files:?} {auth:?}: {}", answer.body);
+        if status == 200 && auth.is_some() {
+            // forwardOriginalToken is false: the token does not reach the app.
+            assert!(answer.json()["headers"].get("authorization").is_none());
+        }
+        if status == 401 {
+            assert!(
+                answer.headers["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .contains("invalid_token")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn opt_in_401_for_requests_denied_for_want_of_a_token() {
+    let set = policies(&["003-request-authentication.yaml", "003-require-jwt.yaml"]);
+    let mut svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(set.clone(), httpbin()))
+        .layer(AuthorizationLayer::new(set, httpbin()).unauthenticated_as_401(true))
+        .service(tower::service_fn(app));
+    let answer = Browser::default()
+        .send(&mut svc, "GET", "/headers", &[])
+        .await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.headers["www-authenticate"], "Bearer");
+}
+
+const ISS: &str = "http://127.0.0.1:9";
+
+fn sso(op: &DevProvider) -> Sso {
+    let config = SsoConfig::new(
+        ISS,
+        "dev-client",
+        "dev-secret",
+        "http://127.0.0.1:8080/oauth2/callback",
+        "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
+    )
+    .unwrap()
+    .http(Arc::new(op.clone()))
+    // The SSO layer only serves its endpoints here; the CUSTOM policy decides.
+    .rules(MatchRules::authenticate_if_matched(vec![]));
+    Sso::new(config).unwrap()
+}
+
+fn gateway() -> Workload {
+    Workload::new("istio-system", [("istio", "ingressgateway")])
+}
+
+#[tokio::test]
+async fn seed_000_custom_provider_is_our_sso_and_every_request_needs_a_login() {
+    let op = DevProvider::new(ISS);
+    let sso = sso(&op);
+    let set = policies(&["000-custom-oidc.yaml"]);
+    let authz = AuthorizationLayer::new(set, gateway())
+        .custom_provider("httpextauth-oidc", CustomProvider::Sso(sso.clone()));
+    let mut svc = SsoLayer::new(sso).layer(authz.layer(tower::service_fn(app)));
+    let mut browser = Browser::default();
+    let first = browser
+        .send(&mut svc, "GET", "/productpage", &[("accept", "text/html")])
+        .await;
+    assert_eq!(first.status, 302, "{}", first.body);
+    assert!(first.location().starts_with("http://127.0.0.1:9/authorize"));
+    let page = browser.visit(&mut svc, &op, "/productpage", "alice").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let seen = page.json();
+    assert_eq!(seen["headers"]["x-forwarded-user"], "alice-sub");
+    assert!(
+        seen["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ey")
+    );
+    // An API client without a session gets 401.
+    let api = Browser::default()
+        .send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(api.status, 401);
+}
+
+#[tokio::test]
+async fn seed_002_port_80_is_exempt_from_the_custom_provider() {
+    let op = DevProvider::new(ISS);
+    let sso = sso(&op);
+    let set = policies(&["002-custom-not-ports.yaml"]);
+    for (port, status) in [(80, 200), (443, 302)] {
+        let authz = AuthorizationLayer::new(set.clone(), gateway())
+            .port(port)
+            .custom_provider("httpextauth-oidc", CustomProvider::Sso(sso.clone()));
+        let mut svc = SsoLayer::new(sso.clone()).layer(authz.layer(tower::service_fn(app)));
+        let answer = Browser::default()
+            .send(&mut svc, "GET", "/auth/admin", &[("accept", "text/html")])
+            .await;
+        assert_eq!(answer.status, status, "port {port}");
+    }
+}
+
+#[tokio::test]
+async fn an_unmapped_custom_provider_fails_closed() {
+    let set = policies(&["000-custom-oidc.yaml"]);
+    let mut svc = AuthorizationLayer::new(set, gateway()).layer(tower::service_fn(app));
+    let answer = Browser::default().send(&mut svc, "GET", "/", &[]).await;
+    assert_eq!(answer.status, 403);
+}
+
+#[tokio::test]
+async fn sso_identity_feeds_request_principals_and_claims_rules() {
+    let op = DevProvider::new(ISS);
+    let sso = sso(&op).clone();
+    let yaml = format!(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: admins, namespace: foo}}\nspec:\n  rules:\n  - from: [{{source: {{requestPrincipals: [\"{ISS}/*\"]}}}}]\n    when: [{{key: \"request.auth.claims[groups]\", values: [admins]}}]\n"
+    );
+    let set = Arc::new(PolicySet::from_yaml(&yaml, CompileOptions::default()).unwrap());
+    let mut config = sso.config().clone();
+    config.rules = MatchRules::default();
+    let sso = Sso::new(config).unwrap();
+    let mut svc = SsoLayer::new(sso)
+        .layer(AuthorizationLayer::new(set, httpbin()).layer(tower::service_fn(app)));
+    let mut alice = Browser::default();
+    assert_eq!(
+        alice.visit(&mut svc, &op, "/", "alice").await.status,
+        200,
+        "alice is in admins"
+    );
+    let mut bob = Browser::default();
+    assert_eq!(
+        bob.visit(&mut svc, &op, "/", "bob").await.status,
+        403,
+        "bob is not"
+    );
+}
