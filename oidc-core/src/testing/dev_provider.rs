@@ -260,6 +260,15 @@ impl DevProvider {
         self.inner.jwks_max_age.store(seconds, Ordering::Relaxed);
     }
 
+    /// Forgets every code, access and refresh token, as a provider with in-memory storage
+    /// does when it restarts.
+    pub fn forget_grants(&self) {
+        let mut state = self.lock();
+        state.codes.clear();
+        state.access.clear();
+        state.refresh.clear();
+    }
+
     /// Lifetime of issued tokens (default 300 s).
     pub fn set_token_ttl(&self, seconds: u64) {
         self.inner.token_ttl.store(seconds, Ordering::Relaxed);

@@ -98,6 +98,8 @@ pub struct SsoConfig {
     pub headers: IdentityHeaders,
     /// The HTTP client for the provider (default reqwest).
     pub http: Option<SharedHttpClient>,
+    /// The clock for session and token times (default the system clock).
+    pub clock: oidc_core::clock::SharedClock,
 }
 
 impl SsoConfig {
@@ -157,6 +159,7 @@ impl SsoConfig {
             upstream_token: UpstreamToken::IdToken,
             headers: IdentityHeaders::default(),
             http: None,
+            clock: std::sync::Arc::new(oidc_core::clock::SystemClock),
         })
     }
 
@@ -179,6 +182,20 @@ impl SsoConfig {
     #[must_use]
     pub fn http(mut self, http: SharedHttpClient) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Sets the clock.
+    #[must_use]
+    pub fn clock(mut self, clock: oidc_core::clock::SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets `--cookie-refresh`.
+    #[must_use]
+    pub fn cookie_refresh(mut self, every: Duration) -> Self {
+        self.cookie_refresh = every;
         self
     }
 

@@ -26,13 +26,6 @@ const MAX_LOGIN_STATES: usize = 5;
 /// How long a login attempt may take.
 const LOGIN_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(900);
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// What a login attempt remembers between `/start` and `/callback`, sealed in its own
 /// short-lived cookie.
 #[derive(Serialize, Deserialize)]
@@ -60,7 +53,21 @@ struct Inner {
     http: oidc_core::http::SharedHttpClient,
     state_attrs: CookieAttributes,
     identity_headers: Vec<HeaderName>,
+    refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
 }
+
+/// One session's refresh in this process: the first request refreshes, the others wait on
+/// the lock and read its result (rotating refresh tokens allow one use only).
+#[derive(Debug, Clone)]
+struct RefreshSlot {
+    lock: Arc<tokio::sync::Mutex<Option<Session>>>,
+    created: i64,
+}
+
+/// How long a finished refresh is remembered for requests still carrying the old cookie.
+const REFRESH_MEMORY: i64 = 60;
+/// Refresh when the access token expires within this many seconds.
+const REFRESH_AHEAD: i64 = 60;
 
 impl Sso {
     /// Builds the middleware state with the cookie session store. No I/O: the provider is
@@ -121,8 +128,14 @@ impl Sso {
                 http,
                 state_attrs,
                 identity_headers,
+                refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
         })
+    }
+
+    /// Seconds since the epoch, from the configured clock.
+    fn now(&self) -> i64 {
+        self.inner.config.clock.unix_now()
     }
 
     /// The configuration.
@@ -152,7 +165,7 @@ impl Sso {
     /// The session a request carries, if valid and unexpired.
     pub async fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let session = self.inner.store.load(headers).await?;
-        (!session.is_expired(now())).then_some(session)
+        (!session.is_expired(self.now())).then_some(session)
     }
 
     fn origin(&self, req: &Parts) -> Url {
@@ -211,7 +224,7 @@ impl Sso {
             n: auth.nonce.secret().to_owned(),
             v: auth.pkce_verifier.secret().to_owned(),
             rd,
-            t: now(),
+            t: self.now(),
         };
         let name = self.state_cookie_name(&state.s);
         let mut cookies = Vec::new();
@@ -244,7 +257,7 @@ impl Sso {
         let login: Option<LoginState> = cookie::read_one(&req.headers, &name)
             .and_then(|sealed| self.inner.codec.open(&name, sealed).ok())
             .and_then(|plain| serde_json::from_slice(&plain).ok())
-            .filter(|s: &LoginState| now() - s.t <= LOGIN_STATE_TTL.as_secs() as i64);
+            .filter(|s: &LoginState| self.now() - s.t <= LOGIN_STATE_TTL.as_secs() as i64);
         let Some(login) = login else {
             return respond::error(
                 req,
@@ -338,7 +351,7 @@ impl Sso {
     fn new_session(&self, tokens: &TokenSet) -> Option<Session> {
         let id = tokens.id_token()?;
         let c = id.claims();
-        let now = now();
+        let now = self.now();
         let expire = self.inner.config.cookie_expire;
         Some(Session {
             id: oidc_core_random_id(),
@@ -391,6 +404,64 @@ impl Sso {
             }
         }
         respond::redirect(&rd, cookies)
+    }
+
+    /// True when `session` should be refreshed at `now`: it has a refresh token, and the
+    /// access token expires within a minute (a quarter of its lifetime for short-lived
+    /// tokens) or `cookie_refresh` has passed.
+    pub fn needs_refresh(&self, session: &Session, now: i64) -> bool {
+        let every = self.inner.config.cookie_refresh.as_secs() as i64;
+        let near_expiry = session.access_expires_at.is_some_and(|e| {
+            let ahead = REFRESH_AHEAD.min((e - session.refreshed_at).max(0) / 4);
+            now >= e - ahead
+        });
+        session.refresh_token.is_some()
+            && (near_expiry || (every > 0 && now - session.refreshed_at >= every))
+    }
+
+    /// Refreshes `session` once per process however many requests ask at the same time;
+    /// `None` when the refresh failed (the session ends).
+    pub async fn refresh(&self, session: &Session) -> Option<Session> {
+        let slot = {
+            let mut map = self.inner.refreshes.lock().ok()?;
+            let now = self.now();
+            map.retain(|_, s| now - s.created < REFRESH_MEMORY || Arc::strong_count(&s.lock) > 1);
+            map.entry(session.id.clone())
+                .or_insert_with(|| RefreshSlot {
+                    lock: Arc::new(tokio::sync::Mutex::new(None)),
+                    created: now,
+                })
+                .clone()
+        };
+        let mut done = slot.lock.lock().await;
+        if let Some(fresh) = done.as_ref()
+            && fresh.refreshed_at >= session.refreshed_at
+        {
+            return Some(fresh.clone());
+        }
+        let client = self.client().await.ok()?;
+        let refresh_token = session.refresh_token.as_ref()?;
+        match client.refresh(refresh_token, Some(&session.user.sub)).await {
+            Ok(tokens) => {
+                let mut fresh = session.clone();
+                fresh.access_token = Some(tokens.access_token().clone());
+                if let Some(rt) = tokens.refresh_token() {
+                    fresh.refresh_token = Some(rt.clone());
+                }
+                if let Some(raw) = tokens.id_token_raw() {
+                    fresh.id_token = Some(raw.clone());
+                }
+                fresh.access_expires_at = tokens.expires_at().map(|t| t.unix_timestamp());
+                fresh.refreshed_at = self.now().max(session.refreshed_at + 1);
+                tracing::info!(user = %fresh.user.sub, "session refreshed");
+                *done = Some(fresh.clone());
+                Some(fresh)
+            }
+            Err(e) => {
+                tracing::info!(user = %session.user.sub, error = %e, "refresh failed; the session ends");
+                None
+            }
+        }
     }
 
     /// What an unauthenticated request gets: a login redirect for a browser, 401 for an
@@ -600,20 +671,33 @@ impl Sso {
             let req = Request::from_parts(req, body);
             return inner.call(req).await.map(|r| r.map(Either::Left));
         }
-        let session = self.session(&req.headers).await;
-        if session.is_none() {
-            match config.rules.action(&method, &path) {
-                UnauthenticatedAction::Pass => {}
-                UnauthenticatedAction::Forbidden => {
-                    return ours(respond::error(
-                        &req,
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "A login is required.",
-                    ));
+        let mut session = self.session(&req.headers).await;
+        let mut set_cookies = Vec::new();
+        if let Some(current) = &session
+            && self.needs_refresh(current, self.now())
+        {
+            match self.refresh(current).await {
+                Some(fresh) => {
+                    set_cookies = self.inner.store.save(&req.headers, &fresh).await;
+                    session = Some(fresh);
                 }
+                None => {
+                    set_cookies = self.inner.store.clear(&req.headers).await;
+                    session = None;
+                }
+            }
+        }
+        if session.is_none() {
+            let answer = match config.rules.action(&method, &path) {
+                UnauthenticatedAction::Pass => None,
+                UnauthenticatedAction::Forbidden => Some(respond::error(
+                    &req,
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "A login is required.",
+                )),
                 UnauthenticatedAction::Unauthorized => {
-                    return ours(respond::unauthorized(&config.issuer_url));
+                    Some(respond::unauthorized(&config.issuer_url))
                 }
                 UnauthenticatedAction::Auto if respond::is_browser(&req) => {
                     let rd = req
@@ -621,11 +705,16 @@ impl Sso {
                         .path_and_query()
                         .map(|p| p.as_str().to_owned())
                         .unwrap_or_else(|| "/".into());
-                    return ours(self.start_login(&req, &rd).await);
+                    Some(self.start_login(&req, &rd).await)
                 }
-                UnauthenticatedAction::Auto => {
-                    return ours(respond::unauthorized(&config.issuer_url));
+                UnauthenticatedAction::Auto => Some(respond::unauthorized(&config.issuer_url)),
+            };
+            if let Some(mut answer) = answer {
+                // A session that just ended (failed refresh) is removed as well.
+                for c in std::mem::take(&mut set_cookies) {
+                    answer.headers_mut().append(header::SET_COOKIE, c);
                 }
+                return ours(answer);
             }
         }
         self.set_identity(&mut req.headers, session.as_ref());
@@ -634,7 +723,12 @@ impl Sso {
             req.extensions.insert(session_identity(s));
         }
         let req = Request::from_parts(req, body);
-        inner.call(req).await.map(|r| r.map(Either::Left))
+        inner.call(req).await.map(|mut r| {
+            for c in set_cookies {
+                r.headers_mut().append(header::SET_COOKIE, c);
+            }
+            r.map(Either::Left)
+        })
     }
 }
 

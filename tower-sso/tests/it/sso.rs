@@ -429,3 +429,128 @@ async fn userinfo_and_auth_endpoints() {
         404
     );
 }
+
+/// Answers through the provider after a delay, so concurrent requests overlap.
+#[derive(Debug)]
+struct Slow(DevProvider);
+
+impl oidc_core::http::HttpClient for Slow {
+    fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> oidc_core::http::BoxFuture<'_, Result<http::Response<Vec<u8>>, oidc_core::http::HttpError>>
+    {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            self.0.execute(request).await
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn fifty_concurrent_requests_refresh_once_with_rotating_refresh_tokens() {
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let config = config(&op)
+        .http(Arc::new(Slow(op.clone())))
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(std::time::Duration::from_secs(60));
+    let svc = service(config);
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser
+            .visit(&mut svc.clone(), &op, "/", "alice")
+            .await
+            .status,
+        200
+    );
+    clock.advance(61);
+    let before = op.token_requests();
+    // Fifty requests in flight at once on this thread (the service type is not Send-named
+    // here, so a LocalSet rather than tokio::spawn).
+    let local = tokio::task::LocalSet::new();
+    let answers = local
+        .run_until(async {
+            let mut tasks = Vec::new();
+            for _ in 0..50 {
+                let mut svc = svc.clone();
+                let mut b = browser.clone();
+                tasks.push(tokio::task::spawn_local(async move {
+                    b.send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+                        .await
+                }));
+            }
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap());
+            }
+            answers
+        })
+        .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.json()["headers"]["x-forwarded-user"], "alice-sub");
+        assert!(
+            !answer.set_cookies().is_empty(),
+            "the refreshed session is written back"
+        );
+    }
+    assert_eq!(
+        op.token_requests() - before,
+        1,
+        "one refresh for fifty requests"
+    );
+    // The new cookie carries the new refresh token: the next refresh works too.
+    let mut next = browser.clone();
+    next.send(
+        &mut svc.clone(),
+        "GET",
+        "/api",
+        &[("accept", "application/json")],
+    )
+    .await;
+    clock.advance(61);
+    let again = next
+        .send(
+            &mut svc.clone(),
+            "GET",
+            "/api",
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(op.token_requests() - before, 2);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_ends_the_session() {
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let config = config(&op)
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(std::time::Duration::from_secs(60));
+    let mut svc = service(config);
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+    op.forget_grants();
+    clock.advance(61);
+    let api = browser
+        .send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(api.status, 401, "{}", api.body);
+    assert!(
+        api.set_cookies().iter().any(|c| c.contains("Max-Age=0")),
+        "the dead session is removed"
+    );
+    assert!(browser.jar.is_empty());
+}
