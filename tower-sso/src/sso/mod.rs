@@ -1,6 +1,7 @@
 //! The oauth2-proxy part: login sessions, endpoints and upstream identity.
 
 pub mod config;
+pub mod logout;
 pub mod redirect;
 pub mod respond;
 pub mod rules;

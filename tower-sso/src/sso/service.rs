@@ -54,6 +54,7 @@ struct Inner {
     state_attrs: CookieAttributes,
     identity_headers: Vec<HeaderName>,
     refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
+    logouts: super::logout::DenyList,
 }
 
 /// One session's refresh in this process: the first request refreshes, the others wait on
@@ -129,6 +130,7 @@ impl Sso {
                 state_attrs,
                 identity_headers,
                 refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
+                logouts: super::logout::DenyList::default(),
             }),
         })
     }
@@ -165,7 +167,7 @@ impl Sso {
     /// The session a request carries, if valid and unexpired.
     pub async fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let session = self.inner.store.load(headers).await?;
-        (!session.is_expired(self.now())).then_some(session)
+        (!session.is_expired(self.now()) && !self.inner.logouts.ended(&session)).then_some(session)
     }
 
     fn origin(&self, req: &Parts) -> Url {
@@ -406,6 +408,44 @@ impl Sso {
         respond::redirect(&rd, cookies)
     }
 
+    /// Handles a back-channel logout request (a form with `logout_token`).
+    async fn backchannel_logout(&self, form: &[u8]) -> Response<Body> {
+        let bad = |reason: String| {
+            tracing::info!(%reason, "back-channel logout refused");
+            respond::json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"error": "invalid_request", "error_description": reason}),
+            )
+        };
+        let Some(token) = url::form_urlencoded::parse(form)
+            .find(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned())
+        else {
+            return bad("no logout_token".into());
+        };
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => return bad(format!("provider unavailable: {e}")),
+        };
+        let now = self.now();
+        match super::logout::verify_logout_token(client, &token, now).await {
+            Ok((target, jti)) => {
+                let expire = self.inner.config.cookie_expire;
+                let longest = if expire.is_zero() {
+                    24 * 3600
+                } else {
+                    expire.as_secs() as i64
+                };
+                if let Err(e) = self.inner.logouts.record(&target, &jti, now, now + longest) {
+                    return bad(e.to_string());
+                }
+                tracing::info!(sid = ?target.sid, sub = ?target.sub, "back-channel logout");
+                respond::json(StatusCode::OK, &serde_json::json!({}))
+            }
+            Err(e) => bad(e.to_string()),
+        }
+    }
+
     /// True when `session` should be refreshed at `now`: it has a refresh token, and the
     /// access token expires within a minute (a quarter of its lifetime for short-lived
     /// tokens) or `cookie_refresh` has passed.
@@ -595,6 +635,7 @@ enum Route {
     SignOut,
     UserInfo,
     Auth,
+    BackchannelLogout,
     NotFound,
     App,
 }
@@ -611,6 +652,7 @@ impl Sso {
             "/sign_out" => Route::SignOut,
             "/userinfo" => Route::UserInfo,
             "/auth" => Route::Auth,
+            "/backchannel_logout" => Route::BackchannelLogout,
             "" => Route::App,
             r if !r.starts_with('/') => Route::App,
             _ => Route::NotFound,
@@ -626,6 +668,8 @@ impl Sso {
     ) -> Result<Response<Either<ResBody, Body>>, S::Error>
     where
         S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ReqBody: http_body::Body,
+        ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         // Awaiting code borrows the parts only, so the body needs to be Send, not Sync.
         let (mut req, body) = req.into_parts();
@@ -653,7 +697,18 @@ impl Sso {
                     None => respond::unauthorized(&self.inner.config.issuer_url),
                 });
             }
-            Route::NotFound => {
+            Route::BackchannelLogout if req.method == http::Method::POST => {
+                use http_body_util::BodyExt as _;
+                let limited = http_body_util::Limited::new(body, 64 * 1024);
+                return ours(match limited.collect().await {
+                    Ok(collected) => self.backchannel_logout(&collected.to_bytes()).await,
+                    Err(_) => respond::json(
+                        StatusCode::BAD_REQUEST,
+                        &serde_json::json!({"error": "invalid_request", "error_description": "unreadable or over 64 KiB"}),
+                    ),
+                });
+            }
+            Route::BackchannelLogout | Route::NotFound => {
                 return ours(respond::error(
                     &req,
                     StatusCode::NOT_FOUND,
@@ -773,7 +828,9 @@ where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Send,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     ResBody: Send + 'static,
 {
     type Response = Response<Either<ResBody, Body>>;

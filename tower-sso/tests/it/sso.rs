@@ -554,3 +554,138 @@ async fn a_failed_refresh_ends_the_session() {
     );
     assert!(browser.jar.is_empty());
 }
+
+fn id_token_claims(app_answer: &crate::browser::Answer) -> serde_json::Value {
+    use base64::Engine as _;
+    let bearer = app_answer.json()["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payload = bearer
+        .trim_start_matches("Bearer ")
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn logout_token(op: &DevProvider, claims: serde_json::Value) -> String {
+    oidc_core::testing::mint_with_header(
+        &op.signing_key(),
+        &serde_json::json!({"alg": "RS256", "kid": op.signing_key().kid(), "typ": "logout+jwt"}),
+        &claims,
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn post_logout<S, B>(svc: &mut S, token: &str) -> crate::browser::Answer
+where
+    S: tower::Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        >,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let form = format!("logout_token={token}");
+    let req = http::Request::post("/oauth2/backchannel_logout")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(bytes::Bytes::from(form)))
+        .unwrap();
+    let response = svc.ready().await.unwrap().call(req).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    crate::browser::Answer {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn back_channel_logout_ends_the_session_it_names() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut alice = Browser::default();
+    let page = alice.visit(&mut svc, &op, "/", "alice").await;
+    let sid = id_token_claims(&page)["sid"].as_str().unwrap().to_owned();
+    let mut bob = Browser::default();
+    bob.visit(&mut svc, &op, "/", "bob").await;
+    let event = serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}});
+    let claims = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({"iss": ISS, "aud": "dev-client", "iat": unix_now(), "jti": format!("jti-{}", unix_now()), "events": event});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    // Refused: missing event, nonce present, other audience, no sid/sub, garbage.
+    for bad in [
+        logout_token(&op, claims(serde_json::json!({"sid": sid, "events": {}}))),
+        logout_token(&op, claims(serde_json::json!({"sid": sid, "nonce": "n"}))),
+        logout_token(&op, claims(serde_json::json!({"sid": sid, "aud": "other"}))),
+        logout_token(&op, claims(serde_json::json!({"jti": "x"}))),
+        "not.a.token".to_owned(),
+    ] {
+        let answer = post_logout(&mut svc, &bad).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+    }
+    assert_eq!(
+        alice
+            .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+            .await
+            .status,
+        200,
+        "still logged in"
+    );
+    let good = logout_token(
+        &op,
+        claims(serde_json::json!({"sid": sid, "jti": "one-time"})),
+    );
+    assert_eq!(post_logout(&mut svc, &good).await.status, 200);
+    assert_eq!(
+        post_logout(&mut svc, &good).await.status,
+        400,
+        "a replayed jti is refused"
+    );
+    assert_eq!(
+        alice
+            .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+            .await
+            .status,
+        302,
+        "alice logs in again"
+    );
+    assert_eq!(
+        bob.send(&mut svc, "GET", "/", &[("accept", "text/html")])
+            .await
+            .status,
+        200,
+        "bob is untouched"
+    );
+    // A sub-only logout ends every session of that subject.
+    let by_sub = logout_token(
+        &op,
+        claims(serde_json::json!({"sub": "bob-sub", "jti": "two"})),
+    );
+    assert_eq!(post_logout(&mut svc, &by_sub).await.status, 200);
+    assert_eq!(
+        bob.send(&mut svc, "GET", "/", &[("accept", "text/html")])
+            .await
+            .status,
+        302
+    );
+}
