@@ -63,7 +63,14 @@ static INSTALL_LOCK: Mutex<()> = Mutex::new(());
 
 /// The directory of `package.json` and `provider.mjs`.
 pub fn provider_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc-provider"))
+    // oidc-core owns the provider; other crates' tests include this file and find it there.
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let own = manifest.join("tests/oidc-provider");
+    if own.exists() {
+        own
+    } else {
+        manifest.join("../oidc-core/tests/oidc-provider")
+    }
 }
 
 /// A running `oidc-provider`. Dropping it kills the process.

@@ -65,7 +65,7 @@ function parsePort() {
 const idTokenAlg = process.env.OP_ID_TOKEN_ALG || 'RS256';
 
 const common = {
-  redirect_uris: ['http://127.0.0.1/callback'],
+  redirect_uris: ['http://127.0.0.1/callback', 'http://127.0.0.1/oauth2/callback'],
   post_logout_redirect_uris: ['http://127.0.0.1/logged-out'],
   grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
   response_types: ['code'],

@@ -79,6 +79,8 @@ pub struct SsoConfig {
     pub cookie_refresh: Duration,
     /// `--scope` (default `openid email profile`).
     pub scopes: Vec<String>,
+    /// `--prompt` sent to the provider (`login`, `consent`, `select_account`, ...).
+    pub prompt: Option<String>,
     /// `--proxy-prefix` (default `/oauth2`).
     pub proxy_prefix: String,
     /// Which paths need a login.
@@ -150,6 +152,7 @@ impl SsoConfig {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            prompt: None,
             proxy_prefix: "/oauth2".into(),
             rules: MatchRules::default(),
             provider_logout: false,

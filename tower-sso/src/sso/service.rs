@@ -209,7 +209,11 @@ impl Sso {
             .redirects
             .check(rd, &self.origin(req))
             .unwrap_or_else(|| "/".into());
-        let auth = match client.authorization_request().build() {
+        let mut builder = client.authorization_request();
+        if let Some(prompt) = &self.inner.config.prompt {
+            builder = builder.prompt(prompt);
+        }
+        let auth = match builder.build() {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the authorization request");

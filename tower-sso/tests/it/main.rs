@@ -3,5 +3,8 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod browser;
+mod interop;
 mod istio;
+#[path = "../../../oidc-core/tests/it/provider.rs"]
+mod provider;
 mod sso;
