@@ -120,7 +120,12 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let identity = parts.extensions.get::<Identity>().cloned();
+            let identity = parts.extensions.get::<Identity>().cloned().or_else(|| {
+                parts
+                    .extensions
+                    .get::<crate::sso::session::SessionUser>()
+                    .map(crate::sso::session_identity)
+            });
             let decide = |parts: &http::request::Parts, identity: Option<&Identity>| {
                 layer.policies.authorize(
                     &layer.workload,
@@ -143,7 +148,7 @@ where
                             let answer = sso.unauthenticated_response(request).await;
                             return Ok(answer.map(Either::Right));
                         };
-                        let identity = crate::sso::session_identity(&session);
+                        let identity = crate::sso::session_identity(&session.user);
                         sso.set_upstream_identity(&mut parts.headers, &session);
                         parts.extensions.insert(identity.clone());
                         decision = decide(&parts, Some(&identity));

@@ -53,8 +53,19 @@ struct Inner {
     http: oidc_core::http::SharedHttpClient,
     state_attrs: CookieAttributes,
     identity_headers: Vec<HeaderName>,
+    names: Names,
     refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
     logouts: super::logout::DenyList,
+}
+
+/// The identity header names, parsed once.
+#[derive(Debug)]
+struct Names {
+    user: HeaderName,
+    email: HeaderName,
+    preferred_username: HeaderName,
+    groups: HeaderName,
+    access_token: Option<HeaderName>,
 }
 
 /// One session's refresh in this process: the first request refreshes, the others wait on
@@ -102,6 +113,19 @@ impl Sso {
         state_attrs.max_age = Some(LOGIN_STATE_TTL);
         state_attrs.same_site = super::session::cookie::SameSitePolicy::Lax;
         let h = &config.headers;
+        let name = |n: &str| {
+            HeaderName::try_from(n).map_err(|_| ConfigError::Invalid {
+                what: "header name",
+                reason: format!("{n:?} is not a header name"),
+            })
+        };
+        let names = Names {
+            user: name(&h.user)?,
+            email: name(&h.email)?,
+            preferred_username: name(&h.preferred_username)?,
+            groups: name(&h.groups)?,
+            access_token: h.access_token.as_deref().map(name).transpose()?,
+        };
         let identity_headers = [
             Some(&h.user),
             Some(&h.email),
@@ -129,6 +153,7 @@ impl Sso {
                 http,
                 state_attrs,
                 identity_headers,
+                names,
                 refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
                 logouts: super::logout::DenyList::default(),
             }),
@@ -165,7 +190,7 @@ impl Sso {
     }
 
     /// The session a request carries, if valid and unexpired.
-    pub async fn session(&self, headers: &HeaderMap) -> Option<Session> {
+    pub async fn session(&self, headers: &HeaderMap) -> Option<Arc<Session>> {
         let session = self.inner.store.load(headers).await?;
         (!session.is_expired(self.now()) && !self.inner.logouts.ended(&session)).then_some(session)
     }
@@ -465,7 +490,7 @@ impl Sso {
 
     /// Refreshes `session` once per process however many requests ask at the same time;
     /// `None` when the refresh failed (the session ends).
-    pub async fn refresh(&self, session: &Session) -> Option<Session> {
+    pub async fn refresh(&self, session: &Session) -> Option<Arc<Session>> {
         let slot = {
             let mut map = self.inner.refreshes.lock().ok()?;
             let now = self.now();
@@ -481,7 +506,7 @@ impl Sso {
         if let Some(fresh) = done.as_ref()
             && fresh.refreshed_at >= session.refreshed_at
         {
-            return Some(fresh.clone());
+            return Some(Arc::new(fresh.clone()));
         }
         let client = self.client().await.ok()?;
         let refresh_token = session.refresh_token.as_ref()?;
@@ -499,7 +524,7 @@ impl Sso {
                 fresh.refreshed_at = self.now().max(session.refreshed_at + 1);
                 tracing::info!(user = %fresh.user.sub, "session refreshed");
                 *done = Some(fresh.clone());
-                Some(fresh)
+                Some(Arc::new(fresh))
             }
             Err(e) => {
                 tracing::info!(user = %session.user.sub, error = %e, "refresh failed; the session ends");
@@ -552,35 +577,42 @@ impl Sso {
         }
         let Some(session) = session else { return };
         let u = &session.user;
-        let h = &config.headers;
-        let mut put = |name: &str, value: &str, sensitive: bool| {
-            if let (Ok(name), Ok(mut value)) =
-                (HeaderName::try_from(name), HeaderValue::try_from(value))
-            {
-                value.set_sensitive(sensitive);
-                headers.insert(name, value);
-            }
+        let n = &self.inner.names;
+        let mut put = |name: &HeaderName, value: HeaderValue, sensitive: bool| {
+            let mut value = value;
+            value.set_sensitive(sensitive);
+            headers.insert(name.clone(), value);
         };
-        put(&h.user, &u.sub, false);
-        if let Some(email) = &u.email {
-            put(&h.email, email, false);
+        let text = |v: &str| HeaderValue::try_from(v).ok();
+        if let Some(v) = text(&u.sub) {
+            put(&n.user, v, false);
         }
-        if let Some(name) = &u.preferred_username {
-            put(&h.preferred_username, name, false);
+        if let Some(v) = u.email.as_deref().and_then(text) {
+            put(&n.email, v, false);
         }
-        if !u.groups.is_empty() {
-            put(&h.groups, &u.groups.join(","), false);
+        if let Some(v) = u.preferred_username.as_deref().and_then(text) {
+            put(&n.preferred_username, v, false);
         }
-        if let (Some(name), Some(at)) = (&h.access_token, &session.access_token) {
-            put(name, at.secret(), true);
+        if !u.groups.is_empty()
+            && let Ok(v) = HeaderValue::try_from(u.groups.join(","))
+        {
+            put(&n.groups, v, false);
+        }
+        if let (Some(name), Some(v)) = (
+            &n.access_token,
+            session.access_token.as_ref().and_then(|t| text(t.secret())),
+        ) {
+            put(name, v, true);
         }
         let bearer = match config.upstream_token {
             UpstreamToken::IdToken => session.id_token.as_ref(),
             UpstreamToken::AccessToken => session.access_token.as_ref(),
             UpstreamToken::None => None,
         };
-        if let Some(token) = bearer {
-            put("authorization", &format!("Bearer {}", token.secret()), true);
+        if let Some(token) = bearer
+            && let Ok(v) = HeaderValue::try_from(format!("Bearer {}", token.secret()))
+        {
+            put(&header::AUTHORIZATION, v, true);
         }
     }
 }
@@ -588,8 +620,7 @@ impl Sso {
 /// The identity of a login session for authorization policies (`requestPrincipals` as
 /// `iss/sub`, `request.auth.claims[...]` for the claims the session keeps: `email`,
 /// `email_verified`, `preferred_username`, `name`, `groups`, `sid`).
-pub fn session_identity(session: &Session) -> authz_policy::Identity {
-    let u = &session.user;
+pub fn session_identity(u: &SessionUser) -> authz_policy::Identity {
     let mut map = serde_json::Map::new();
     map.insert("iss".into(), u.iss.clone().into());
     map.insert("sub".into(), u.sub.clone().into());
@@ -722,10 +753,11 @@ impl Sso {
             }
             Route::App => {}
         }
-        let method = req.method.as_str().to_owned();
-        let path = req.uri.path().to_owned();
         let config = &self.inner.config;
-        if !config.rules.requires_login(&method, &path) {
+        let (method, path) = (req.method.as_str(), req.uri.path());
+        let requires_login = config.rules.requires_login(method, path);
+        let action = config.rules.action(method, path);
+        if !requires_login {
             self.set_identity(&mut req.headers, None);
             let req = Request::from_parts(req, body);
             return inner.call(req).await.map(|r| r.map(Either::Left));
@@ -747,7 +779,7 @@ impl Sso {
             }
         }
         if session.is_none() {
-            let answer = match config.rules.action(&method, &path) {
+            let answer = match action {
                 UnauthenticatedAction::Pass => None,
                 UnauthenticatedAction::Forbidden => Some(respond::error(
                     &req,
@@ -776,10 +808,10 @@ impl Sso {
                 return ours(answer);
             }
         }
-        self.set_identity(&mut req.headers, session.as_ref());
+        self.set_identity(&mut req.headers, session.as_deref());
         if let Some(s) = &session {
+            // AuthorizationLayer turns this into an authz_policy::Identity when it needs one.
             req.extensions.insert(s.user.clone());
-            req.extensions.insert(session_identity(s));
         }
         let req = Request::from_parts(req, body);
         inner.call(req).await.map(|mut r| {

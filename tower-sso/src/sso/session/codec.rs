@@ -161,29 +161,41 @@ impl Codec {
 
     /// Opens a value sealed for `cookie_name`.
     pub fn open(&self, cookie_name: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, CodecError> {
-        let wire = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| CodecError::Malformed)?;
+        let mut wire = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(sealed)
+                .map_err(|_| CodecError::Malformed)?,
+        );
         if wire.len() < 2 + NONCE_LEN + TAG_LEN || wire[0] != VERSION {
             return Err(CodecError::Malformed);
         }
-        let (id, rest) = (wire[1], &wire[2..]);
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let id = wire[1];
+        let nonce: [u8; NONCE_LEN] = wire[2..2 + NONCE_LEN]
+            .try_into()
+            .map_err(|_| CodecError::Malformed)?;
         let mut candidates = self.keys.iter().filter(|k| k.id == id).peekable();
         if candidates.peek().is_none() {
             return Err(CodecError::UnknownKey);
         }
-        for key in candidates {
-            let nonce =
-                Nonce::try_assume_unique_for_key(nonce).map_err(|_| CodecError::Malformed)?;
-            let mut in_out = Zeroizing::new(ciphertext.to_vec());
+        let start = 2 + NONCE_LEN;
+        let keys: Vec<&SealingKey> = candidates.collect();
+        let last = keys.len() - 1;
+        for (i, key) in keys.into_iter().enumerate() {
+            // Opening in place consumes the buffer; keep a copy only when another key
+            // with the same id may still be tried (rare: an id is one byte).
+            let backup = (i < last).then(|| Zeroizing::new(wire[start..].to_vec()));
+            let nonce = Nonce::assume_unique_for_key(nonce);
             if let Ok(plain) =
                 key.key
-                    .open_in_place(nonce, Aad::from(aad(cookie_name)), &mut in_out)
+                    .open_in_place(nonce, Aad::from(aad(cookie_name)), &mut wire[start..])
             {
                 let len = plain.len();
-                in_out.truncate(len);
-                return Ok(in_out);
+                wire.copy_within(start..start + len, 0);
+                wire.truncate(len);
+                return Ok(wire);
+            }
+            if let Some(b) = backup {
+                wire[start..].copy_from_slice(&b);
             }
         }
         Err(CodecError::Tampered)

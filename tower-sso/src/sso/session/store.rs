@@ -14,7 +14,7 @@ use super::cookie::{self, CookieAttributes};
 /// again), never an error page.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The session the request's cookies carry, if any and valid.
-    fn load<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Option<Session>>;
+    fn load<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Option<Arc<Session>>>;
     /// Stores `session`; returns the `Set-Cookie` values to send.
     fn save<'a>(
         &'a self,
@@ -34,28 +34,71 @@ fn header_values(lines: Vec<String>) -> Vec<HeaderValue> {
 
 /// Sessions sealed into the cookie (AES-256-GCM, chunked). Stateless: any number of
 /// replicas with the same cookie secret share sessions.
+///
+/// Opened sessions are remembered by their exact cookie value (compared in full, so only
+/// the very cookie that opened once is answered from memory): a browser sends the same
+/// cookie with every request, and base64, AES-GCM and JSON then run once per session
+/// rather than once per request.
 #[derive(Debug, Clone)]
 pub struct CookieStore {
     codec: Arc<Codec>,
     attrs: CookieAttributes,
+    opened: Arc<std::sync::Mutex<Opened>>,
+}
+
+#[derive(Debug, Default)]
+struct Opened {
+    hasher: std::collections::hash_map::RandomState,
+    entries: std::collections::HashMap<u64, (Box<str>, Arc<Session>)>,
+}
+
+/// Sessions remembered at most; past it the memory is dropped and refilled.
+const OPENED_CAPACITY: usize = 10_000;
+
+impl Opened {
+    /// Hashes the last 32 bytes (the end of the AES-GCM tag): cheap, and the full value is
+    /// compared anyway.
+    fn key(&self, sealed: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        let tail = &sealed.as_bytes()[sealed.len().saturating_sub(32)..];
+        self.hasher.hash_one(tail)
+    }
 }
 
 impl CookieStore {
     /// A store with `codec` and cookie `attrs`.
     pub fn new(codec: Arc<Codec>, attrs: CookieAttributes) -> Self {
-        Self { codec, attrs }
+        Self {
+            codec,
+            attrs,
+            opened: Arc::default(),
+        }
     }
 
     /// The session in `headers`, synchronously.
-    pub fn load_now(&self, headers: &HeaderMap) -> Option<Session> {
+    pub fn load_now(&self, headers: &HeaderMap) -> Option<Arc<Session>> {
         let sealed = cookie::read(headers, &self.attrs.name)?;
+        if let Ok(opened) = self.opened.lock()
+            && let Some((value, session)) = opened.entries.get(&opened.key(&sealed))
+            && **value == *sealed
+        {
+            return Some(session.clone());
+        }
         let plain = self.codec.open(&self.attrs.name, &sealed).ok()?;
-        Session::from_bytes(&plain)
+        let session = Arc::new(Session::from_bytes(&plain)?);
+        if let Ok(mut opened) = self.opened.lock() {
+            if opened.entries.len() >= OPENED_CAPACITY {
+                opened.entries.clear();
+            }
+            let key = opened.key(&sealed);
+            opened.entries.insert(key, (sealed.into(), session.clone()));
+        }
+        Some(session)
     }
 }
 
 impl SessionStore for CookieStore {
-    fn load<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Option<Session>> {
+    fn load<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Option<Arc<Session>>> {
         Box::pin(std::future::ready(self.load_now(headers)))
     }
 
@@ -81,5 +124,51 @@ impl SessionStore for CookieStore {
             &self.attrs,
             &present,
         ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sso::session::SessionUser;
+    use crate::sso::session::codec::CookieSecret;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, format!("_s={value}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn remembered_sessions_answer_only_the_exact_cookie() {
+        let codec = Arc::new(Codec::new(&CookieSecret::random(), &[]).unwrap());
+        let store = CookieStore::new(codec.clone(), CookieAttributes::new("_s"));
+        let session = Session {
+            id: "id".into(),
+            user: SessionUser {
+                iss: "i".into(),
+                sub: "alice".into(),
+                ..SessionUser::default()
+            },
+            id_token: None,
+            access_token: None,
+            refresh_token: None,
+            access_expires_at: None,
+            created_at: 1,
+            refreshed_at: 1,
+            expires_at: None,
+        };
+        let sealed = codec.seal("_s", &session.to_bytes()).unwrap();
+        let first = store.load_now(&headers(&sealed)).unwrap();
+        let again = store.load_now(&headers(&sealed)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the second read is remembered");
+        // Same tail (the hashed part), different middle: not the remembered cookie, and it
+        // does not authenticate.
+        let mut forged = sealed.clone().into_bytes();
+        let mid = forged.len() / 2;
+        forged[mid] = if forged[mid] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(&forged[forged.len() - 32..], &sealed[sealed.len() - 32..]);
+        assert!(store.load_now(&headers(&forged)).is_none());
     }
 }
