@@ -1,19 +1,64 @@
 //! # tower-sso
 //!
-//! Gateway single sign-on, JWT authentication and Istio-compatible authorization as tower
-//! layers. This crate is being built; today it provides the session cookie codec (sealed,
-//! name-bound, rotatable) and chunking.
+//! What oauth2-proxy and an Istio ingress gateway do, as tower layers inside your service:
+//! single sign-on with an OpenID Provider ([`SsoLayer`]), JWT authentication as Istio's
+//! `RequestAuthentication` ([`JwtAuthLayer`]) and authorization as Istio's
+//! `AuthorizationPolicy` ([`AuthorizationLayer`]). Add them with one `.layer(...)`; the
+//! application sees `Authorization: Bearer <ID token>` and `X-Forwarded-User`,
+//! `-Email`, `-Preferred-Username`, `-Groups`, and never a client's copy of them.
 //!
-//! ```
-//! use tower_sso::sso::session::codec::{Codec, CookieSecret};
-//! use tower_sso::sso::session::cookie::{CookieAttributes, set};
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tower_sso::{Sso, SsoConfig, SsoLayer};
 //!
-//! let codec = Codec::new(&CookieSecret::parse("q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=")?, &[])?;
-//! let sealed = codec.seal("_sso", br#"{"sub":"alice"}"#).unwrap();
-//! let lines = set(&CookieAttributes::new("_sso"), &sealed, &[]);
-//! assert!(lines[0].starts_with("_sso=") && lines[0].contains("HttpOnly"));
-//! # Ok::<_, tower_sso::error::ConfigError>(())
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SsoConfig::new(
+//!     "https://login.example.com/realms/main",  // --oidc-issuer-url
+//!     "my-app",                                  // --client-id
+//!     "client-secret",                           // --client-secret
+//!     "https://app.example.com/oauth2/callback", // --redirect-url
+//!     "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=", // --cookie-secret
+//! )?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|headers: axum::http::HeaderMap| async move {
+//!         format!("hello {:?}", headers.get("x-forwarded-email"))
+//!     }))
+//!     .layer(SsoLayer::new(Sso::new(config)?));
+//! # let _ = app; Ok(()) }
 //! ```
+//!
+//! The same stack for APIs behind Istio-style policies, where `policies.yaml` holds the
+//! `RequestAuthentication` and `AuthorizationPolicy` objects you apply to your mesh:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use authz_policy::{CompileOptions, PolicySet, Workload};
+//! use tower_sso::{AuthorizationLayer, JwtAuthLayer};
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let policies = Arc::new(PolicySet::from_yaml(&std::fs::read_to_string("policies.yaml")?,
+//!                                               CompileOptions::default())?);
+//! let me = Workload::new("shop", [("app", "orders")]);
+//! let api: axum::Router = axum::Router::new()
+//!     .route("/orders", axum::routing::get(|| async { "[]" }))
+//!     .layer(AuthorizationLayer::new(policies.clone(), me.clone()))
+//!     .layer(JwtAuthLayer::new(policies, me));
+//! # let _ = api; Ok(()) }
+//! ```
+//!
+//! ## What the SSO layer does
+//! - Endpoints under `/oauth2`: `start` (`rd` is checked: same origin or an allowed domain),
+//!   `callback` (state, nonce and PKCE checked; each login attempt has its own short-lived
+//!   sealed cookie, so parallel tabs all finish), `sign_out` (optionally through the
+//!   provider's end-session endpoint), `userinfo`, `auth` (202 or 401, for `auth_request`
+//!   and ext_authz callers), `backchannel_logout` (OpenID Connect Back-Channel Logout).
+//! - Sessions sealed with AES-256-GCM into chunked cookies, each `Set-Cookie` line within
+//!   4096 bytes; Secure, HttpOnly, SameSite=Lax; a tampered, swapped or foreign cookie means
+//!   logging in again. Tokens are refreshed once per session however many requests ask.
+//! - Browsers are redirected to log in; API clients (JSON, XHR, bearer, non-GET) get 401.
+//!
+//! ## Features
+//! Default: none beyond the reqwest HTTP client of `oidc-core`.
 
 pub mod authz;
 pub mod error;
