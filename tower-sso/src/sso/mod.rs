@@ -7,6 +7,7 @@ pub mod respond;
 pub mod rules;
 mod service;
 pub mod session;
+pub mod settings;
 
 pub use self::config::{IdentityHeaders, SsoConfig, UpstreamToken};
 pub use self::service::{ResponseFuture, Sso, SsoLayer, SsoService, session_identity};
