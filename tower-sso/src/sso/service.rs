@@ -459,6 +459,14 @@ impl Sso {
         let now = self.now();
         match super::logout::verify_logout_token(client, &token, now).await {
             Ok((target, jti)) => {
+                // A server-side store deletes the sessions; the cookie store cannot, and a
+                // deny-list is kept either way (it also refuses replayed tokens).
+                let deleted = self
+                    .inner
+                    .store
+                    .end_sessions(target.sid.as_deref(), target.sub.as_deref())
+                    .await;
+                tracing::debug!(deleted, "back-channel logout in the session store");
                 let expire = self.inner.config.cookie_expire;
                 let longest = if expire.is_zero() {
                     24 * 3600

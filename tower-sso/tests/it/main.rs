@@ -7,4 +7,6 @@ mod interop;
 mod istio;
 #[path = "../../../oidc-core/tests/it/provider.rs"]
 mod provider;
+#[cfg(feature = "redis")]
+mod redis;
 mod sso;

@@ -555,7 +555,7 @@ async fn a_failed_refresh_ends_the_session() {
     assert!(browser.jar.is_empty());
 }
 
-fn id_token_claims(app_answer: &crate::browser::Answer) -> serde_json::Value {
+pub(crate) fn id_token_claims(app_answer: &crate::browser::Answer) -> serde_json::Value {
     use base64::Engine as _;
     let bearer = app_answer.json()["headers"]["authorization"]
         .as_str()
@@ -573,7 +573,7 @@ fn id_token_claims(app_answer: &crate::browser::Answer) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-fn logout_token(op: &DevProvider, claims: serde_json::Value) -> String {
+pub(crate) fn logout_token(op: &DevProvider, claims: serde_json::Value) -> String {
     oidc_core::testing::mint_with_header(
         &op.signing_key(),
         &serde_json::json!({"alg": "RS256", "kid": op.signing_key().kid(), "typ": "logout+jwt"}),
@@ -581,14 +581,14 @@ fn logout_token(op: &DevProvider, claims: serde_json::Value) -> String {
     )
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
 }
 
-async fn post_logout<S, B>(svc: &mut S, token: &str) -> crate::browser::Answer
+pub(crate) async fn post_logout<S, B>(svc: &mut S, token: &str) -> crate::browser::Answer
 where
     S: tower::Service<
             http::Request<http_body_util::Full<bytes::Bytes>>,

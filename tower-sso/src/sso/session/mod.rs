@@ -2,6 +2,8 @@
 
 pub mod codec;
 pub mod cookie;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod store;
 
 pub use self::store::{BoxFuture, CookieStore, SessionStore};

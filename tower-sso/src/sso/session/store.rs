@@ -23,6 +23,18 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Vec<HeaderValue>>;
     /// Ends the session the request carries; returns the `Set-Cookie` values to send.
     fn clear<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Vec<HeaderValue>>;
+
+    /// Ends, server-side, every session of provider session `sid` (or, with no `sid`, of
+    /// subject `sub`) for back-channel logout. `false` when the store cannot (the cookie
+    /// store: the session lives in the browser), and the caller keeps a deny-list.
+    fn end_sessions<'a>(
+        &'a self,
+        sid: Option<&'a str>,
+        sub: Option<&'a str>,
+    ) -> BoxFuture<'a, bool> {
+        let _ = (sid, sub);
+        Box::pin(std::future::ready(false))
+    }
 }
 
 fn header_values(lines: Vec<String>) -> Vec<HeaderValue> {

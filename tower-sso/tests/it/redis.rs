@@ -1,0 +1,191 @@
+//! The Redis session store against a real `redis-server` started on 127.0.0.1 by the test.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oidc_core::testing::DevProvider;
+use tower::Layer as _;
+use tower_sso::sso::session::codec::{Codec, CookieSecret};
+use tower_sso::sso::session::redis::RedisStore;
+use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
+
+use crate::browser::{Browser, app};
+
+/// A `redis-server` on a free loopback port, killed on drop.
+struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(port: Option<u16>) -> RedisServer {
+        let port = port.unwrap_or_else(|| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        });
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "redis-server is required for these tests (apt-get install redis-server): {e}"
+                )
+            });
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer {
+            child: Some(child),
+            port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const ISS: &str = "http://127.0.0.1:9";
+const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+
+async fn instance(
+    op: DevProvider,
+    redis_url: String,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
+    Error = std::convert::Infallible,
+> + Clone {
+    let config = SsoConfig::new(
+        ISS,
+        "dev-client",
+        "dev-secret",
+        "http://127.0.0.1:8080/oauth2/callback",
+        SECRET,
+    )
+    .unwrap()
+    .http(Arc::new(op));
+    let codec = Arc::new(Codec::new(&CookieSecret::parse(SECRET).unwrap(), &[]).unwrap());
+    let store = RedisStore::connect(
+        &redis_url,
+        codec.clone(),
+        config.cookie.clone(),
+        config.cookie_expire,
+    )
+    .await
+    .unwrap();
+    let sso = Sso::with_store(config, codec, Arc::new(store)).unwrap();
+    SsoLayer::new(sso).layer(tower::service_fn(app))
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_and_sign_out_deletes_them() {
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let mut a = instance(op.clone(), redis.url()).await;
+    let mut b = instance(op.clone(), redis.url()).await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut a, &op, "/", "alice").await.status, 200);
+    // Only a ticket in the cookie.
+    let cookie = browser.jar["_oauth2_proxy"].clone();
+    assert!(cookie.len() < 200, "{} bytes", cookie.len());
+    let on_b = browser
+        .send(&mut b, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(on_b.status, 200);
+    assert_eq!(on_b.json()["headers"]["x-forwarded-user"], "alice-sub");
+    assert!(on_b.set_cookies().is_empty(), "a read writes nothing");
+
+    let stolen = browser.clone();
+    browser.send(&mut b, "GET", "/oauth2/sign_out", &[]).await;
+    let mut replay = stolen;
+    let after = replay
+        .send(&mut a, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(
+        after.status, 401,
+        "the session is gone from Redis, not only from the browser"
+    );
+}
+
+#[tokio::test]
+async fn a_redis_restart_means_logging_in_again_never_a_500() {
+    let mut redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let mut svc = instance(op.clone(), redis.url()).await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+    let port = redis.port;
+    redis.stop();
+    let down = browser
+        .send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(down.status, 401, "{}", down.body);
+    let _redis = RedisServer::start(Some(port));
+    // The connection manager reconnects; the old session is gone (no persistence here),
+    // so the user logs in again and it works without restarting the app.
+    let mut page = browser.visit(&mut svc, &op, "/", "alice").await;
+    for _ in 0..20 {
+        if page.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        page = browser.visit(&mut svc, &op, "/", "alice").await;
+    }
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
+#[tokio::test]
+async fn back_channel_logout_deletes_the_sessions_for_every_instance() {
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let mut a = instance(op.clone(), redis.url()).await;
+    let mut b = instance(op.clone(), redis.url()).await;
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut a, &op, "/", "alice").await;
+    let sid = crate::sso::id_token_claims(&page)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = crate::sso::logout_token(
+        &op,
+        serde_json::json!({"iss": ISS, "aud": "dev-client", "iat": crate::sso::unix_now(), "jti": "bcl-1", "sid": sid,
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+    );
+    // Delivered to instance A only: instance B, which never saw it, logs the user out too.
+    assert_eq!(crate::sso::post_logout(&mut a, &token).await.status, 200);
+    let on_b = browser
+        .send(&mut b, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(on_b.status, 401);
+}
