@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use authz_policy::{CustomVerdict, Decision, Identity, PolicySet, Workload};
+use authz_policy::{CustomVerdict, Identity, PolicySet, Workload};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Either;
 
@@ -86,7 +86,7 @@ pub struct Authorization<S> {
     inner: S,
 }
 
-fn denied(decision: &Decision, as_401: bool) -> Response<Body> {
+fn denied(as_401: bool) -> Response<Body> {
     let body = serde_json::json!({"error": "access_denied", "message": "RBAC: access denied"});
     if as_401 {
         let mut r = respond::json(StatusCode::UNAUTHORIZED, &body);
@@ -94,7 +94,6 @@ fn denied(decision: &Decision, as_401: bool) -> Response<Body> {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     }
-    let _ = decision;
     respond::json(StatusCode::FORBIDDEN, &body)
 }
 
@@ -139,7 +138,7 @@ where
                 match layer.providers.get(&*call.provider) {
                     None => {
                         tracing::warn!(provider = %call.provider, policy = %call.policy, "CUSTOM provider not configured: denied");
-                        return Ok(denied(&decision, false).map(Either::Right));
+                        return Ok(denied(false).map(Either::Right));
                     }
                     Some(CustomProvider::Sso(sso)) => {
                         // The request needs a login session; SSO answers when there is none.
@@ -164,7 +163,7 @@ where
             );
             if !decision.is_allowed() {
                 let as_401 = layer.unauthenticated_401 && decision.identity.is_none();
-                return Ok(denied(&decision, as_401).map(Either::Right));
+                return Ok(denied(as_401).map(Either::Right));
             }
             parts.extensions.insert(decision);
             inner

@@ -195,13 +195,12 @@ impl Sso {
         (!session.is_expired(self.now()) && !self.inner.logouts.ended(&session)).then_some(session)
     }
 
-    fn origin(&self, req: &Parts) -> Url {
-        // The redirect URL's origin is where users come back to; requests are judged
-        // against it rather than against a client-supplied Host header.
+    /// Where users come back to: the redirect URL's origin. Redirect targets are judged
+    /// against it rather than against a client-supplied Host header.
+    fn origin(&self) -> Url {
         let mut origin = self.inner.config.redirect_url.clone();
         origin.set_path("/");
         origin.set_query(None);
-        let _ = req;
         origin
     }
 
@@ -232,7 +231,7 @@ impl Sso {
         let rd = self
             .inner
             .redirects
-            .check(rd, &self.origin(req))
+            .check(rd, &self.origin())
             .unwrap_or_else(|| "/".into());
         let mut builder = client.authorization_request();
         if let Some(prompt) = &self.inner.config.prompt {
@@ -409,7 +408,7 @@ impl Sso {
     async fn sign_out(&self, req: &Parts) -> Response<Body> {
         let session = self.inner.store.load(&req.headers).await;
         let cookies = self.inner.store.clear(&req.headers).await;
-        let origin = self.origin(req);
+        let origin = self.origin();
         let rd = query_param(req, "rd")
             .and_then(|rd| self.inner.redirects.check(&rd, &origin))
             .unwrap_or_else(|| "/".into());
@@ -577,11 +576,9 @@ impl Sso {
             headers.remove(name);
         }
         let config = &self.inner.config;
-        if config.upstream_token != UpstreamToken::None || session.is_some() {
-            // A client-sent Authorization must not pass as ours on protected routes.
-            if session.is_some() {
-                headers.remove(header::AUTHORIZATION);
-            }
+        if session.is_some() {
+            // A client-sent Authorization must not pass as ours.
+            headers.remove(header::AUTHORIZATION);
         }
         let Some(session) = session else { return };
         let u = &session.user;
