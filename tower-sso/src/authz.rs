@@ -114,8 +114,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::take_ready(&mut self.inner);
         let layer = self.layer.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();

@@ -67,5 +67,12 @@ pub mod request;
 pub mod sso;
 
 pub use self::authz::{AuthorizationLayer, CustomProvider};
+
+/// Takes the service that `poll_ready` readied into the response future and leaves a clone
+/// for the next call (a clone of a service is not necessarily ready itself).
+pub(crate) fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
+}
 pub use self::jwt::JwtAuthLayer;
 pub use self::sso::{Sso, SsoConfig, SsoLayer};

@@ -883,9 +883,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The ready service goes into the future; a clone stays for the next call.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = crate::take_ready(&mut self.inner);
         let sso = self.sso.clone();
         Box::pin(async move { sso.handle(req, inner).await })
     }
