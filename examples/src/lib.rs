@@ -1,2 +1,69 @@
-//! Runnable programs built from the edge-sso crates: the gateway and the `authz-check` CLI.
-//! They are being built (see the project's issue tracker).
+//! Runnable programs built from the edge-sso crates, and the pieces they share: the
+//! development identity provider served over HTTP, the demo application, and a small
+//! helper to serve any tower service with hyper.
+//!
+//! - `authz-check` (bin): decide a request against Istio policies (see ARCHITECTURE.md).
+//! - `axum_app`, `hyper_app` (examples): the demo application behind `SsoLayer`, with a
+//!   built-in development provider, in axum and in plain hyper.
+
+pub mod demo_app;
+pub mod dev_idp;
+pub mod serve;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use oidc_core::testing::DevProvider;
+use tokio::net::TcpListener;
+use tower_sso::{Sso, SsoConfig};
+
+/// A development provider served on a loopback port, and an SSO configured for it.
+#[derive(Debug)]
+pub struct Demo {
+    /// The provider (its users: alice and bob, password = user name).
+    pub provider: DevProvider,
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// The SSO state for an application at `app_url`.
+    pub sso: Sso,
+    /// Where the application is to be served.
+    pub app_url: String,
+    /// The listener for the application.
+    pub app_listener: TcpListener,
+}
+
+/// Starts the development provider on a free loopback port and prepares an SSO for an
+/// application on `app_port` (0: a free port). The provider runs until the process ends.
+pub async fn start_demo(app_port: u16) -> std::io::Result<Demo> {
+    let idp = TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://127.0.0.1:{}", idp.local_addr()?.port());
+    let provider = DevProvider::new(&issuer);
+    tokio::spawn(dev_idp::serve(idp, provider.clone()));
+    let app_listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
+    let app_url = format!("http://127.0.0.1:{}", app_listener.local_addr()?.port());
+    let mut secret = [0u8; 32];
+    let _ = aws_lc_rs_fill(&mut secret);
+    let secret = base64::engine::general_purpose::URL_SAFE.encode(secret);
+    let config = SsoConfig::new(
+        &issuer,
+        "dev-client",
+        "dev-secret",
+        &format!("{app_url}/oauth2/callback"),
+        &secret,
+    )
+    .map_err(std::io::Error::other)?
+    .http(Arc::new(provider.clone()));
+    let sso = Sso::new(config).map_err(std::io::Error::other)?;
+    Ok(Demo {
+        provider,
+        issuer,
+        sso,
+        app_url,
+        app_listener,
+    })
+}
+
+fn aws_lc_rs_fill(bytes: &mut [u8]) -> Result<(), ()> {
+    // A fresh cookie secret per run: sessions of the demo do not outlive it.
+    tower_sso::sso::session::codec::fill_random(bytes).map_err(|_| ())
+}

@@ -63,6 +63,11 @@ impl CookieSecret {
     }
 }
 
+/// Fills `bytes` from the system's secure random generator (aws-lc-rs).
+pub fn fill_random(bytes: &mut [u8]) -> Result<(), CodecError> {
+    aws_lc_rs::rand::fill(bytes).map_err(|_| CodecError::Seal)
+}
+
 /// Why a sealed value did not open. Callers treat every variant as "no session".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

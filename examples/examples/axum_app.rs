@@ -1,0 +1,26 @@
+//! The demo application in axum behind `SsoLayer`, with a built-in development provider:
+//!
+//! ```text
+//! cargo run -p examples --example axum_app [PORT]
+//! ```
+//!
+//! Open the printed URL, log in as `alice` or `bob` (the password is the user name), see
+//! the identity headers and the ID token's claims, and sign out.
+
+use tower_sso::SsoLayer;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let demo = examples::start_demo(port).await?;
+    let app = examples::demo_app::router().layer(SsoLayer::new(demo.sso));
+    eprintln!("identity provider: {}", demo.issuer);
+    println!(
+        "open {}/ and log in as alice or bob (password = user name)",
+        demo.app_url
+    );
+    axum::serve(demo.app_listener, app).await
+}
