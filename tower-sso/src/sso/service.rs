@@ -78,6 +78,10 @@ struct RefreshSlot {
 
 /// How long a finished refresh is remembered for requests still carrying the old cookie.
 const REFRESH_MEMORY: i64 = 60;
+/// The refresh lock's lease across replicas (extended while the provider answers).
+const REFRESH_LEASE: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long a replica waits for another's refresh.
+const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Refresh when the access token expires within this many seconds.
 const REFRESH_AHEAD: i64 = 60;
 
@@ -515,6 +519,68 @@ impl Sso {
         {
             return Some(Arc::new(fresh.clone()));
         }
+        // Across replicas sharing a store: one holds the lock and refreshes, extending its
+        // lease while a slow provider answers; the others wait and read what it stored.
+        let token = oidc_core_random_id();
+        let store = &self.inner.store;
+        match store.lock_refresh(&session.id, &token, REFRESH_LEASE).await {
+            Some(false) => {
+                let deadline = tokio::time::Instant::now() + REFRESH_WAIT;
+                while tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    if let Some(stored) = store.load_by_id(&session.id).await
+                        && stored.refreshed_at > session.refreshed_at
+                    {
+                        *done = Some((*stored).clone());
+                        return Some(stored);
+                    }
+                }
+                tracing::info!(user = %session.user.sub, "another replica's refresh did not finish in time");
+                None
+            }
+            Some(true) => {
+                // Another replica may have finished just before we took the lock.
+                if let Some(stored) = store.load_by_id(&session.id).await
+                    && stored.refreshed_at > session.refreshed_at
+                {
+                    store.unlock_refresh(&session.id, &token).await;
+                    *done = Some((*stored).clone());
+                    return Some(stored);
+                }
+                // Extend the lease each third of it while the provider answers.
+                let mut refresh = std::pin::pin!(self.refresh_at_provider(session));
+                let fresh = loop {
+                    match tokio::time::timeout(REFRESH_LEASE / 3, refresh.as_mut()).await {
+                        Ok(fresh) => break fresh,
+                        Err(_) => {
+                            if !store
+                                .extend_refresh_lock(&session.id, &token, REFRESH_LEASE)
+                                .await
+                            {
+                                tracing::warn!("refresh lock lost while refreshing");
+                            }
+                        }
+                    }
+                };
+                if let Some(fresh) = &fresh {
+                    // Store it before releasing the lock, so waiters find it.
+                    let _ = store.save(&HeaderMap::new(), fresh).await;
+                    *done = Some(fresh.clone());
+                }
+                store.unlock_refresh(&session.id, &token).await;
+                fresh.map(Arc::new)
+            }
+            None => {
+                let fresh = self.refresh_at_provider(session).await;
+                if let Some(fresh) = &fresh {
+                    *done = Some(fresh.clone());
+                }
+                fresh.map(Arc::new)
+            }
+        }
+    }
+
+    async fn refresh_at_provider(&self, session: &Session) -> Option<Session> {
         let client = self.client().await.ok()?;
         let refresh_token = session.refresh_token.as_ref()?;
         match client.refresh(refresh_token, Some(&session.user.sub)).await {
@@ -530,8 +596,7 @@ impl Sso {
                 fresh.access_expires_at = tokens.expires_at().map(|t| t.unix_timestamp());
                 fresh.refreshed_at = self.now().max(session.refreshed_at + 1);
                 tracing::info!(user = %fresh.user.sub, "session refreshed");
-                *done = Some(fresh.clone());
-                Some(Arc::new(fresh))
+                Some(fresh)
             }
             Err(e) => {
                 tracing::info!(user = %session.user.sub, error = %e, "refresh failed; the session ends");

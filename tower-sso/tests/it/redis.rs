@@ -95,6 +95,17 @@ async fn instance(
     )
     .unwrap()
     .http(Arc::new(op));
+    instance_with(config, redis_url).await
+}
+
+async fn instance_with(
+    config: SsoConfig,
+    redis_url: String,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
+    Error = std::convert::Infallible,
+> + Clone {
     let codec = Arc::new(Codec::new(&CookieSecret::parse(SECRET).unwrap(), &[]).unwrap());
     let store = RedisStore::connect(
         &redis_url,
@@ -188,4 +199,84 @@ async fn back_channel_logout_deletes_the_sessions_for_every_instance() {
         .send(&mut b, "GET", "/api", &[("accept", "application/json")])
         .await;
     assert_eq!(on_b.status, 401);
+}
+
+/// Answers through the provider after a delay, so refreshes overlap.
+#[derive(Debug)]
+struct Slow(DevProvider);
+
+impl oidc_core::http::HttpClient for Slow {
+    fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> oidc_core::http::BoxFuture<'_, Result<http::Response<Vec<u8>>, oidc_core::http::HttpError>>
+    {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.0.execute(request).await
+        })
+    }
+}
+
+#[tokio::test]
+async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
+    let config = || {
+        SsoConfig::new(
+            ISS,
+            "dev-client",
+            "dev-secret",
+            "http://127.0.0.1:8080/oauth2/callback",
+            SECRET,
+        )
+        .unwrap()
+        .http(Arc::new(Slow(op.clone())))
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(Duration::from_secs(60))
+    };
+    let a = instance_with(config(), redis.url()).await;
+    let b = instance_with(config(), redis.url()).await;
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser
+            .visit(&mut a.clone(), &op, "/", "alice")
+            .await
+            .status,
+        200
+    );
+    clock.advance(61);
+    let before = op.token_requests();
+    let local = tokio::task::LocalSet::new();
+    let answers = local
+        .run_until(async {
+            let mut tasks = Vec::new();
+            for i in 0..50 {
+                let (mut a, mut b, mut jar) = (a.clone(), b.clone(), browser.clone());
+                tasks.push(tokio::task::spawn_local(async move {
+                    if i % 2 == 0 {
+                        jar.send(&mut a, "GET", "/api", &[("accept", "application/json")])
+                            .await
+                    } else {
+                        jar.send(&mut b, "GET", "/api", &[("accept", "application/json")])
+                            .await
+                    }
+                }));
+            }
+            let mut answers = Vec::new();
+            for t in tasks {
+                answers.push(t.await.unwrap());
+            }
+            answers
+        })
+        .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(
+        op.token_requests() - before,
+        1,
+        "one refresh across two instances"
+    );
 }

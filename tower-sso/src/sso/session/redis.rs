@@ -183,6 +183,72 @@ impl SessionStore for RedisStore {
         })
     }
 
+    fn lock_refresh<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let set: redis::RedisResult<Option<String>> = redis::cmd("SET")
+                .arg(self.index("lock", id))
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease.as_millis() as u64)
+                .query_async(&mut conn)
+                .await;
+            match set {
+                Ok(reply) => Some(reply.is_some()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis lock failed; refreshing without it");
+                    None
+                }
+            }
+        })
+    }
+
+    fn extend_refresh_lock<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            // Extend only our own lock.
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+            );
+            let mut conn = self.conn.clone();
+            let extended: redis::RedisResult<i64> = script
+                .key(self.index("lock", id))
+                .arg(token)
+                .arg(lease.as_millis() as u64)
+                .invoke_async(&mut conn)
+                .await;
+            matches!(extended, Ok(1))
+        })
+    }
+
+    fn unlock_refresh<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let script = redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+            );
+            let mut conn = self.conn.clone();
+            let _: redis::RedisResult<i64> = script
+                .key(self.index("lock", id))
+                .arg(token)
+                .invoke_async(&mut conn)
+                .await;
+        })
+    }
+
+    fn load_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Arc<Session>>> {
+        Box::pin(async move { self.load_id(id).await.map(Arc::new) })
+    }
+
     fn end_sessions<'a>(
         &'a self,
         sid: Option<&'a str>,

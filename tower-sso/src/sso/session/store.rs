@@ -35,6 +35,43 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         let _ = (sid, sub);
         Box::pin(std::future::ready(false))
     }
+
+    /// Coordinates refreshes across processes that share the store: `Some(true)` when this
+    /// caller holds the lock on session `id` for `lease` (under `token`), `Some(false)`
+    /// when another holds it, `None` when the store does not coordinate (the default:
+    /// refresh is then single-flight per process only).
+    fn lock_refresh<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a str,
+        lease: std::time::Duration,
+    ) -> BoxFuture<'a, Option<bool>> {
+        let _ = (id, token, lease);
+        Box::pin(std::future::ready(None))
+    }
+
+    /// Extends a held refresh lock (while a slow provider answers); `false` if it was lost.
+    fn extend_refresh_lock<'a>(
+        &'a self,
+        id: &'a str,
+        token: &'a str,
+        lease: std::time::Duration,
+    ) -> BoxFuture<'a, bool> {
+        let _ = (id, token, lease);
+        Box::pin(std::future::ready(false))
+    }
+
+    /// Releases a held refresh lock.
+    fn unlock_refresh<'a>(&'a self, id: &'a str, token: &'a str) -> BoxFuture<'a, ()> {
+        let _ = (id, token);
+        Box::pin(std::future::ready(()))
+    }
+
+    /// The session stored under `id`, for a store that keeps sessions server-side.
+    fn load_by_id<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Arc<Session>>> {
+        let _ = id;
+        Box::pin(std::future::ready(None))
+    }
 }
 
 fn header_values(lines: Vec<String>) -> Vec<HeaderValue> {
