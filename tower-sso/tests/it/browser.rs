@@ -145,3 +145,39 @@ impl Browser {
         panic!("too many redirects");
     }
 }
+
+/// Answers through the provider after `delay`, so concurrent requests overlap.
+#[derive(Debug)]
+pub(crate) struct Slow(pub(crate) DevProvider, pub(crate) std::time::Duration);
+
+impl oidc_core::http::HttpClient for Slow {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+    ) -> oidc_core::http::BoxFuture<'_, Result<Response<Vec<u8>>, oidc_core::http::HttpError>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.1).await;
+            self.0.execute(request).await
+        })
+    }
+}
+
+/// Runs `n` requests at once on this thread and returns their answers in order (a
+/// LocalSet, as the services' types are not named `Send` in the tests).
+pub(crate) async fn concurrently<F, Fut>(n: usize, make: F) -> Vec<Answer>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Answer> + 'static,
+{
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let tasks: Vec<_> = (0..n).map(|i| tokio::task::spawn_local(make(i))).collect();
+            let mut answers = Vec::with_capacity(n);
+            for task in tasks {
+                answers.push(task.await.unwrap());
+            }
+            answers
+        })
+        .await
+}

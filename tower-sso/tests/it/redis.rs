@@ -10,7 +10,7 @@ use tower_sso::sso::session::codec::{Codec, CookieSecret};
 use tower_sso::sso::session::redis::RedisStore;
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
-use crate::browser::{Browser, app};
+use crate::browser::{Browser, Slow, app, concurrently};
 
 /// A `redis-server` on a free loopback port, killed on drop.
 struct RedisServer {
@@ -201,23 +201,6 @@ async fn back_channel_logout_deletes_the_sessions_for_every_instance() {
     assert_eq!(on_b.status, 401);
 }
 
-/// Answers through the provider after a delay, so refreshes overlap.
-#[derive(Debug)]
-struct Slow(DevProvider);
-
-impl oidc_core::http::HttpClient for Slow {
-    fn execute(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> oidc_core::http::BoxFuture<'_, Result<http::Response<Vec<u8>>, oidc_core::http::HttpError>>
-    {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            self.0.execute(request).await
-        })
-    }
-}
-
 #[tokio::test]
 async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
     let redis = RedisServer::start(None);
@@ -232,7 +215,7 @@ async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
             SECRET,
         )
         .unwrap()
-        .http(Arc::new(Slow(op.clone())))
+        .http(Arc::new(Slow(op.clone(), Duration::from_millis(200))))
         .clock(Arc::new(clock.clone()))
         .cookie_refresh(Duration::from_secs(60))
     };
@@ -248,29 +231,15 @@ async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
     );
     clock.advance(61);
     let before = op.token_requests();
-    let local = tokio::task::LocalSet::new();
-    let answers = local
-        .run_until(async {
-            let mut tasks = Vec::new();
-            for i in 0..50 {
-                let (mut a, mut b, mut jar) = (a.clone(), b.clone(), browser.clone());
-                tasks.push(tokio::task::spawn_local(async move {
-                    if i % 2 == 0 {
-                        jar.send(&mut a, "GET", "/api", &[("accept", "application/json")])
-                            .await
-                    } else {
-                        jar.send(&mut b, "GET", "/api", &[("accept", "application/json")])
-                            .await
-                    }
-                }));
-            }
-            let mut answers = Vec::new();
-            for t in tasks {
-                answers.push(t.await.unwrap());
-            }
-            answers
-        })
-        .await;
+    let answers = concurrently(50, |i| {
+        let (mut a, mut b, mut jar) = (a.clone(), b.clone(), browser.clone());
+        async move {
+            let svc = if i % 2 == 0 { &mut a } else { &mut b };
+            jar.send(svc, "GET", "/api", &[("accept", "application/json")])
+                .await
+        }
+    })
+    .await;
     for answer in &answers {
         assert_eq!(answer.status, 200, "{}", answer.body);
     }

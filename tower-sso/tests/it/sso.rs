@@ -7,7 +7,7 @@ use tower::Layer as _;
 use tower_sso::sso::rules::{MatchRules, PathRule};
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
-use crate::browser::{Browser, app};
+use crate::browser::{Browser, Slow, app, concurrently};
 
 const ISS: &str = "http://127.0.0.1:9";
 const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
@@ -430,23 +430,6 @@ async fn userinfo_and_auth_endpoints() {
     );
 }
 
-/// Answers through the provider after a delay, so concurrent requests overlap.
-#[derive(Debug)]
-struct Slow(DevProvider);
-
-impl oidc_core::http::HttpClient for Slow {
-    fn execute(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> oidc_core::http::BoxFuture<'_, Result<http::Response<Vec<u8>>, oidc_core::http::HttpError>>
-    {
-        Box::pin(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            self.0.execute(request).await
-        })
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn fifty_concurrent_requests_refresh_once_with_rotating_refresh_tokens() {
     let op = DevProvider::new(ISS);
@@ -457,7 +440,10 @@ async fn fifty_concurrent_requests_refresh_once_with_rotating_refresh_tokens() {
             .as_secs() as i64,
     );
     let config = config(&op)
-        .http(Arc::new(Slow(op.clone())))
+        .http(Arc::new(Slow(
+            op.clone(),
+            std::time::Duration::from_millis(50),
+        )))
         .clock(Arc::new(clock.clone()))
         .cookie_refresh(std::time::Duration::from_secs(60));
     let svc = service(config);
@@ -471,27 +457,14 @@ async fn fifty_concurrent_requests_refresh_once_with_rotating_refresh_tokens() {
     );
     clock.advance(61);
     let before = op.token_requests();
-    // Fifty requests in flight at once on this thread (the service type is not Send-named
-    // here, so a LocalSet rather than tokio::spawn).
-    let local = tokio::task::LocalSet::new();
-    let answers = local
-        .run_until(async {
-            let mut tasks = Vec::new();
-            for _ in 0..50 {
-                let mut svc = svc.clone();
-                let mut b = browser.clone();
-                tasks.push(tokio::task::spawn_local(async move {
-                    b.send(&mut svc, "GET", "/api", &[("accept", "application/json")])
-                        .await
-                }));
-            }
-            let mut answers = Vec::new();
-            for task in tasks {
-                answers.push(task.await.unwrap());
-            }
-            answers
-        })
-        .await;
+    let answers = concurrently(50, |_| {
+        let (mut svc, mut b) = (svc.clone(), browser.clone());
+        async move {
+            b.send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+                .await
+        }
+    })
+    .await;
     for answer in &answers {
         assert_eq!(answer.status, 200, "{}", answer.body);
         assert_eq!(answer.json()["headers"]["x-forwarded-user"], "alice-sub");
