@@ -218,3 +218,77 @@ fn negative_numeric_dates_are_malformed() {
         Err(TokenError::InvalidClaim { claim: "iat", .. })
     ));
 }
+
+#[test]
+fn token_cache_keeps_an_entry_for_its_ttl_when_that_comes_before_exp() {
+    let keys = TestKeys::shared();
+    let clock = FixedClock::at_unix(NOW);
+    let verifier = Verifier::builder("https://op.example")
+        .audience("api")
+        .clock(Arc::new(clock.clone()))
+        .token_cache(TokenCacheConfig {
+            capacity: 8,
+            ttl: Duration::from_secs(60),
+        })
+        .build()
+        .unwrap();
+    let set = keys.key_set();
+    let token = mint(&keys.rsa, claims()); // exp = NOW + 300
+    let first = verifier.verify(&token, &set).unwrap();
+    clock.set(NOW + 59);
+    let hit = verifier.verify(&token, &set).unwrap();
+    assert!(Arc::ptr_eq(&first.0, &hit.0), "within the TTL: a hit");
+    clock.set(NOW + 60);
+    let after_ttl = verifier.verify(&token, &set).unwrap();
+    assert!(
+        !Arc::ptr_eq(&first.0, &after_ttl.0),
+        "past the TTL, before exp: verified again"
+    );
+}
+
+#[test]
+fn id_token_c_hash_must_match_the_code() {
+    use crate::verify::{IdTokenChecks, IdTokenVerifier};
+    let keys = TestKeys::shared();
+    let verifier = IdTokenVerifier::new(
+        Verifier::builder("https://op.example").clock(Arc::new(FixedClock::at_unix(NOW))),
+        "my-client",
+    )
+    .unwrap();
+    let code = "SplxlOBeZQQYbYS6WxSbIA";
+    let id_token = |c_hash: &str| {
+        mint(
+            &keys.rsa,
+            json!({"iss": "https://op.example", "sub": "alice", "aud": "my-client",
+                   "exp": NOW + 300, "iat": NOW, "c_hash": c_hash}),
+        )
+    };
+    let checks = IdTokenChecks {
+        code: Some(code),
+        ..Default::default()
+    };
+    // RS256: the left half of SHA-256 of the code, base64url (OpenID Connect Core 3.3.2.11).
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, code.as_bytes());
+    let good = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &digest.as_ref()[..16],
+    );
+    assert!(
+        verifier
+            .verify(&id_token(&good), &keys.key_set(), &checks)
+            .is_ok()
+    );
+    let other = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"another code").as_ref()[..16],
+    );
+    for bad in [other.as_str(), "", "not-base64!"] {
+        assert!(
+            matches!(
+                verifier.verify(&id_token(bad), &keys.key_set(), &checks),
+                Err(TokenError::CodeHashMismatch)
+            ),
+            "c_hash {bad:?}"
+        );
+    }
+}

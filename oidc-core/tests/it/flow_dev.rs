@@ -41,6 +41,8 @@ async fn full_flow_verifies_nonce_and_at_hash() {
     let request = client
         .authorization_request()
         .login_hint("alice")
+        .prompt("login")
+        .acr_values("urn:mace:incommon:iap:silver")
         .build()
         .unwrap();
     let pairs: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
@@ -55,6 +57,8 @@ async fn full_flow_verifies_nonce_and_at_hash() {
         "scope",
         "nonce",
         "login_hint",
+        "prompt",
+        "acr_values",
     ] {
         assert!(
             names.contains(&required),
@@ -64,6 +68,8 @@ async fn full_flow_verifies_nonce_and_at_hash() {
     }
     assert!(pairs.contains(&("scope".into(), "openid email profile".into())));
     assert!(pairs.contains(&("redirect_uri".into(), REDIRECT.into())));
+    assert!(pairs.contains(&("prompt".into(), "login".into())));
+    assert!(pairs.contains(&("acr_values".into(), "urn:mace:incommon:iap:silver".into())));
 
     let callback = op.login(request.url.as_str(), "alice").unwrap();
     let code = client

@@ -355,3 +355,64 @@ async fn futures_join_all<F: std::future::Future>(
     .await;
     out.into_iter().map(|v| v.unwrap()).collect()
 }
+
+#[tokio::test]
+async fn discovery_exposes_every_endpoint_and_capability_the_provider_announces() {
+    tokio::time::timeout(LIMIT, async {
+        let op = OidcProvider::start(None, None, None).await;
+        let m = oidc_core::discovery::ProviderMetadata::discover(&*http(), &op.issuer)
+            .await
+            .unwrap_or_else(|e| panic!("discovery failed: {e}\n{}", op.logs()));
+        assert_eq!(m.issuer, op.issuer);
+        let endpoint = |u: &Option<url::Url>, name: &str| {
+            let u = u.as_ref().unwrap_or_else(|| panic!("{name} missing"));
+            assert!(u.as_str().starts_with(&op.issuer), "{name}: {u}");
+        };
+        assert!(m.authorization_endpoint.as_str().starts_with(&op.issuer));
+        assert!(m.jwks_uri.as_str().starts_with(&op.issuer));
+        endpoint(&m.token_endpoint, "token_endpoint");
+        endpoint(&m.userinfo_endpoint, "userinfo_endpoint");
+        endpoint(&m.revocation_endpoint, "revocation_endpoint");
+        endpoint(&m.introspection_endpoint, "introspection_endpoint");
+        endpoint(&m.end_session_endpoint, "end_session_endpoint");
+        endpoint(
+            &m.device_authorization_endpoint,
+            "device_authorization_endpoint",
+        );
+        for scope in ["openid", "offline_access", "email", "profile"] {
+            assert!(
+                m.scopes_supported.iter().any(|s| s == scope),
+                "{scope}: {:?}",
+                m.scopes_supported
+            );
+        }
+        for method in [
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none",
+        ] {
+            assert!(
+                m.token_endpoint_auth_methods_supported
+                    .iter()
+                    .any(|s| s == method),
+                "{method}: {:?}",
+                m.token_endpoint_auth_methods_supported
+            );
+        }
+        assert!(
+            m.id_token_signing_alg_values_supported
+                .iter()
+                .any(|a| a == "RS256")
+        );
+        assert!(
+            m.code_challenge_methods_supported
+                .iter()
+                .any(|a| a == "S256")
+        );
+        assert!(m.backchannel_logout_supported);
+    })
+    .await
+    .expect("bounded");
+}

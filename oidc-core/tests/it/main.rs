@@ -5,6 +5,7 @@
 mod attacks;
 mod common;
 mod flow_dev;
+mod http_client;
 mod interop;
 mod jwks_cache;
 mod provider;

@@ -159,6 +159,7 @@ const configuration = {
     userinfo: { enabled: true },
     clientCredentials: { enabled: true },
     backchannelLogout: { enabled: true },
+    deviceFlow: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // No `resource` parameter: no resource, opaque access tokens usable at userinfo.
