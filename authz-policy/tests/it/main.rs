@@ -6,3 +6,4 @@ mod conformance;
 mod lint;
 mod props;
 mod seeds;
+mod upstream;
