@@ -81,6 +81,48 @@ proptest! {
     }
 
     #[test]
+    fn methods_and_not_methods_are_complements(value in "[*]?[GETPOS]{1,3}[*]?", method in "[GETPOS]{1,4}") {
+        let request = Request::new(&method, "/");
+        let positive = allows(&format!("to: [{{operation: {{methods: [{}]}}}}]", json(&value)), &request);
+        let negative = allows(&format!("to: [{{operation: {{notMethods: [{}]}}}}]", json(&value)), &request);
+        prop_assert_ne!(positive, negative);
+        prop_assert_eq!(positive, model(&value, &method, false));
+    }
+
+    #[test]
+    fn principals_and_namespaces_come_from_the_peer_identity_only(
+        sa in "[ab]{1,2}", ns in "[xy]{1,2}", value in "[*]?[ab]{0,2}[*]?", peer in proptest::bool::ANY,
+    ) {
+        let principal = format!("cluster.local/ns/{ns}/sa/{sa}");
+        let mut request = Request::new("GET", "/");
+        if peer {
+            request.peer.principal = Some(&principal);
+        }
+        let pattern = format!("cluster.local/ns/{ns}/sa/{value}");
+        let positive = allows(&format!("from: [{{source: {{principals: [{}]}}}}]", json(&pattern)), &request);
+        let negative = allows(&format!("from: [{{source: {{notPrincipals: [{}]}}}}]", json(&pattern)), &request);
+        // Plaintext (no peer principal): the positive form never matches, so the negated
+        // form (Envoy's `not_id` over `authenticated`) always does.
+        prop_assert_ne!(positive, negative);
+        prop_assert_eq!(positive, peer && model(&pattern, &principal, true));
+        let in_ns = allows(&format!("from: [{{source: {{namespaces: [{}]}}}}]", json(&ns)), &request);
+        let not_in_ns = allows(&format!("from: [{{source: {{notNamespaces: [{}]}}}}]", json(&ns)), &request);
+        prop_assert_eq!((in_ns, not_in_ns), (peer, !peer));
+    }
+
+    #[test]
+    fn ip_blocks_and_not_ip_blocks_are_complements(a in 0u8..4, b in 0u8..4, prefix in 24u8..=32) {
+        let ip: std::net::IpAddr = format!("10.0.{a}.{b}").parse().unwrap();
+        let mut request = Request::new("GET", "/");
+        request.peer.ip = Some(ip);
+        let cidr = format!("10.0.{a}.1/{prefix}");
+        let positive = allows(&format!("from: [{{source: {{ipBlocks: ['{cidr}']}}}}]"), &request);
+        let negative = allows(&format!("from: [{{source: {{notIpBlocks: ['{cidr}']}}}}]"), &request);
+        prop_assert_ne!(positive, negative);
+        prop_assert_eq!(positive, prefix < 30 || b == 1 || (prefix == 31 && b == 0) || (prefix == 30 && b <= 3));
+    }
+
+    #[test]
     fn normalization_is_idempotent_and_never_panics(path in "[/a.%2eEfF5cC\\\\?]{0,12}") {
         for mode in [PathNormalization::Base, PathNormalization::MergeSlashes, PathNormalization::DecodeAndMergeSlashes] {
             if let Ok(once) = normalize(&path, mode) {
