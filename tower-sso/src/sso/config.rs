@@ -74,6 +74,9 @@ pub struct SsoConfig {
     pub cookie: CookieAttributes,
     /// `--cookie-expire` (default 168 h; zero: the cookie lasts as long as the browser).
     pub cookie_expire: Duration,
+    /// Total size of a session's `Set-Cookie` lines above which a warning is logged
+    /// (cookie store; default 8 KiB).
+    pub cookie_budget: usize,
     /// `--cookie-refresh`: refresh the tokens this long after they were issued (zero:
     /// only when the access token is about to expire).
     pub cookie_refresh: Duration,
@@ -147,6 +150,7 @@ impl SsoConfig {
             previous_cookie_secrets: Vec::new(),
             cookie,
             cookie_expire: expire,
+            cookie_budget: super::session::DEFAULT_COOKIE_BUDGET,
             cookie_refresh: Duration::ZERO,
             scopes: oidc_core::flow::DEFAULT_SCOPES
                 .iter()
@@ -202,7 +206,9 @@ impl SsoConfig {
         self
     }
 
-    /// Checks what `new` cannot: the cookie name, SameSite=None without Secure, the prefix.
+    /// Checks what `new` cannot: the cookie name, SameSite=None without Secure, the prefix,
+    /// a redirect URL whose path is not `{proxy_prefix}/callback`, a refresh interval not
+    /// shorter than the cookie's lifetime.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |what, reason: &str| {
             Err(ConfigError::Invalid {
@@ -223,6 +229,22 @@ impl SsoConfig {
         }
         if !self.proxy_prefix.starts_with('/') || self.proxy_prefix.ends_with('/') {
             return invalid("proxy-prefix", "must start with / and not end with /");
+        }
+        let callback = format!("{}/callback", self.proxy_prefix);
+        if self.redirect_url.path() != callback {
+            return Err(ConfigError::Invalid {
+                what: "redirect-url",
+                reason: format!(
+                    "its path is {:?}, but the callback is served at {callback:?} (--proxy-prefix)",
+                    self.redirect_url.path()
+                ),
+            });
+        }
+        if !self.cookie_expire.is_zero() && self.cookie_refresh >= self.cookie_expire {
+            return invalid(
+                "cookie-refresh",
+                "must be less than --cookie-expire (the session would end before it refreshes)",
+            );
         }
         Ok(())
     }

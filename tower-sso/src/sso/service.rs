@@ -94,8 +94,9 @@ impl Sso {
             &config.cookie_secret,
             &config.previous_cookie_secrets,
         )?);
-        let store: Arc<dyn SessionStore> =
-            Arc::new(CookieStore::new(codec.clone(), config.cookie.clone()));
+        let store: Arc<dyn SessionStore> = Arc::new(
+            CookieStore::new(codec.clone(), config.cookie.clone()).budget(config.cookie_budget),
+        );
         Sso::with_store(config, codec, store)
     }
 
@@ -418,15 +419,17 @@ impl Sso {
             .unwrap_or_else(|| "/".into());
         let config = &self.inner.config;
         if config.provider_logout {
+            let post_logout = origin.join(&rd).map(|u| u.to_string()).unwrap_or_default();
+            let hint = session
+                .as_ref()
+                .and_then(|s| s.id_token.as_ref())
+                .map(|t| t.secret().to_owned());
             if let Some(url) = &config.provider_logout_url {
+                let url =
+                    explicit_logout_url(url, hint.as_deref(), &post_logout, &config.client_id);
                 return respond::redirect(url.as_str(), cookies);
             }
-            let post_logout = origin.join(&rd).map(|u| u.to_string()).unwrap_or_default();
             if let Ok(client) = self.client().await {
-                let hint = session
-                    .as_ref()
-                    .and_then(|s| s.id_token.as_ref())
-                    .map(|t| t.secret().to_owned());
                 let request = LogoutRequest {
                     id_token_hint: hint.as_deref(),
                     post_logout_redirect_uri: Some(&post_logout),
@@ -716,6 +719,36 @@ pub fn session_identity(u: &SessionUser) -> authz_policy::Identity {
         // iss and sub are strings, so this cannot fail; an empty identity would only deny.
         Err(_) => authz_policy::Identity::from_claims(oidc_core::verify::Claims::default()),
     }
+}
+
+/// An explicitly configured IdP logout URL with the RP-Initiated Logout 1.0 parameters
+/// it does not carry yet: `id_token_hint` (when the session has an ID token),
+/// `post_logout_redirect_uri` and `client_id`.
+fn explicit_logout_url(
+    base: &Url,
+    id_token: Option<&str>,
+    post_logout: &str,
+    client_id: &str,
+) -> Url {
+    let mut url = base.clone();
+    let present: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let has = |name: &str| present.iter().any(|k| k == name);
+    let mut add = Vec::new();
+    if let Some(token) = id_token
+        && !has("id_token_hint")
+    {
+        add.push(("id_token_hint", token));
+    }
+    if !post_logout.is_empty() && !has("post_logout_redirect_uri") {
+        add.push(("post_logout_redirect_uri", post_logout));
+    }
+    if !has("client_id") {
+        add.push(("client_id", client_id));
+    }
+    if !add.is_empty() {
+        url.query_pairs_mut().extend_pairs(add);
+    }
+    url
 }
 
 /// The first value of query parameter `name`.

@@ -241,7 +241,7 @@ mod tests {
         assert!(
             with("cookie_secret", "short".into())
                 .unwrap_err()
-                .contains("cookie secret")
+                .contains("cookie-secret")
         );
         assert!(
             with("cookie_expire", "7d".into())

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod browser;
+mod config;
 mod interop;
 mod istio;
 #[path = "../../../oidc-core/tests/it/provider.rs"]
@@ -10,3 +11,4 @@ mod provider;
 #[cfg(feature = "redis")]
 mod redis;
 mod sso;
+mod unauthenticated;

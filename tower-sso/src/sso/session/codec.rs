@@ -45,7 +45,7 @@ impl CookieSecret {
             return Ok(CookieSecret(Zeroizing::new(text.as_bytes().to_vec())));
         }
         Err(ConfigError::Invalid {
-            what: "cookie secret",
+            what: "cookie-secret",
             reason: format!(
                 "must be 16, 24 or 32 bytes, raw or base64 (got {} bytes); generate one with `openssl rand -base64 32 | tr -- '+/' '-_'`",
                 text.len()
@@ -115,7 +115,7 @@ impl fmt::Debug for Codec {
 fn derive(secret: &CookieSecret) -> Result<SealingKey, ConfigError> {
     let prk = Salt::new(HKDF_SHA256, b"edge-sso session cookie v1").extract(&secret.0);
     let fail = || ConfigError::Invalid {
-        what: "cookie secret",
+        what: "cookie-secret",
         reason: "key derivation failed".into(),
     };
     let mut key = Zeroizing::new([0u8; 32]);

@@ -92,8 +92,15 @@ fn header_values(lines: Vec<String>) -> Vec<HeaderValue> {
 pub struct CookieStore {
     codec: Arc<Codec>,
     attrs: CookieAttributes,
+    budget: usize,
     opened: Arc<std::sync::Mutex<Opened>>,
 }
+
+/// The default total size of a session's `Set-Cookie` lines above which a warning is
+/// logged: many servers and proxies refuse request headers past 8 KiB (nginx's default
+/// `large_client_header_buffers`, Apache's `LimitRequestFieldSize`), and the browser sends
+/// every chunk back on every request.
+pub const DEFAULT_COOKIE_BUDGET: usize = 8 * 1024;
 
 #[derive(Debug, Default)]
 struct Opened {
@@ -120,8 +127,17 @@ impl CookieStore {
         Self {
             codec,
             attrs,
+            budget: DEFAULT_COOKIE_BUDGET,
             opened: Arc::default(),
         }
+    }
+
+    /// Sets the total size of a session's `Set-Cookie` lines (all chunks, attributes
+    /// included) above which saving logs a warning ([`DEFAULT_COOKIE_BUDGET`]).
+    #[must_use]
+    pub fn budget(mut self, bytes: usize) -> Self {
+        self.budget = bytes;
+        self
     }
 
     /// The session in `headers`, synchronously.
@@ -158,7 +174,21 @@ impl SessionStore for CookieStore {
     ) -> BoxFuture<'a, Vec<HeaderValue>> {
         let present = cookie::present_names(headers, &self.attrs.name);
         let lines = match self.codec.seal(&self.attrs.name, &session.to_bytes()) {
-            Ok(sealed) => cookie::set(&self.attrs, &sealed, &present),
+            Ok(sealed) => {
+                let lines = cookie::set(&self.attrs, &sealed, &present);
+                let total: usize = lines.iter().map(String::len).sum();
+                if total > self.budget {
+                    tracing::warn!(
+                        cookie = %self.attrs.name,
+                        bytes = total,
+                        budget = self.budget,
+                        user = %session.user.sub,
+                        "session cookies exceed their size budget: servers may refuse the requests; \
+                         use the Redis session store or ask the provider for fewer claims"
+                    );
+                }
+                lines
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot seal the session");
                 Vec::new()

@@ -1,0 +1,236 @@
+//! Configuration checks at build time, and what the cookie options mean on the wire.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oidc_core::clock::FixedClock;
+use oidc_core::testing::{DevProvider, DevUser};
+use tower::Layer as _;
+use tower_sso::error::ConfigError;
+use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
+
+use crate::browser::{Browser, app};
+
+const ISS: &str = "http://127.0.0.1:9";
+const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+const REDIRECT: &str = "http://127.0.0.1:8080/oauth2/callback";
+
+fn config(op: &DevProvider) -> SsoConfig {
+    SsoConfig::new(ISS, "dev-client", "dev-secret", REDIRECT, SECRET)
+        .unwrap()
+        .http(Arc::new(op.clone()))
+}
+
+fn invalid_field(err: ConfigError) -> &'static str {
+    match err {
+        ConfigError::Invalid { what, .. } => what,
+        other => panic!("not an Invalid error: {other}"),
+    }
+}
+
+#[test]
+fn the_redirect_url_must_point_at_the_callback_under_the_prefix() {
+    let op = DevProvider::new(ISS);
+    let mut elsewhere = config(&op);
+    elsewhere.redirect_url = "http://127.0.0.1:8080/callback".parse().unwrap();
+    let err = Sso::new(elsewhere).unwrap_err();
+    assert!(err.to_string().contains("/oauth2/callback"), "{err}");
+    assert_eq!(invalid_field(err), "redirect-url");
+
+    let mut prefixed = config(&op);
+    prefixed.proxy_prefix = "/sso".into();
+    assert_eq!(
+        invalid_field(Sso::new(prefixed.clone()).unwrap_err()),
+        "redirect-url"
+    );
+    prefixed.redirect_url = "http://127.0.0.1:8080/sso/callback".parse().unwrap();
+    assert!(Sso::new(prefixed).is_ok());
+
+    let relative = SsoConfig::new(ISS, "c", "s", "/oauth2/callback", SECRET).unwrap_err();
+    assert_eq!(invalid_field(relative), "redirect-url");
+}
+
+#[test]
+fn the_refresh_interval_must_be_shorter_than_the_cookie_lifetime() {
+    let op = DevProvider::new(ISS);
+    let c = config(&op)
+        .cookie_expire(Duration::from_secs(3600))
+        .cookie_refresh(Duration::from_secs(3600));
+    assert_eq!(invalid_field(Sso::new(c).unwrap_err()), "cookie-refresh");
+    let ok = config(&op)
+        .cookie_expire(Duration::from_secs(3600))
+        .cookie_refresh(Duration::from_secs(600));
+    assert!(Sso::new(ok).is_ok());
+    // A browser-session cookie (expire 0) refreshes at any interval.
+    let session_cookie = config(&op)
+        .cookie_expire(Duration::ZERO)
+        .cookie_refresh(Duration::from_secs(600));
+    assert!(Sso::new(session_cookie).is_ok());
+}
+
+#[test]
+fn bad_cookie_secrets_names_and_same_site_are_refused() {
+    for secret in ["", "short", "0123456789abcdef0123", &"x".repeat(33)] {
+        let err = SsoConfig::new(ISS, "c", "s", REDIRECT, secret).unwrap_err();
+        assert!(err.to_string().contains("cookie"), "{secret:?}: {err}");
+    }
+    let op = DevProvider::new(ISS);
+    let mut bad_name = config(&op);
+    bad_name.cookie.name = "a b".into();
+    assert_eq!(
+        invalid_field(Sso::new(bad_name).unwrap_err()),
+        "cookie-name"
+    );
+    let mut none_insecure = config(&op);
+    none_insecure.cookie.same_site = tower_sso::sso::session::cookie::SameSitePolicy::None;
+    none_insecure.cookie.secure = false;
+    assert_eq!(
+        invalid_field(Sso::new(none_insecure).unwrap_err()),
+        "cookie-samesite"
+    );
+}
+
+#[tokio::test]
+async fn cookie_expire_zero_is_a_browser_session_cookie_and_refresh_zero_never_refreshes_early() {
+    let op = DevProvider::new(ISS);
+    let clock = FixedClock::at_unix(1_700_000_000);
+    let c = config(&op)
+        .cookie_expire(Duration::ZERO)
+        .cookie_refresh(Duration::ZERO)
+        .clock(Arc::new(clock.clone()));
+    let mut svc = SsoLayer::new(Sso::new(c).unwrap()).layer(tower::service_fn(app));
+    let mut browser = Browser::default();
+    let mut lines = Vec::new();
+    let mut next = "/".to_owned();
+    // Follow the login by hand to see the session's Set-Cookie line.
+    for _ in 0..5 {
+        let a = browser
+            .send(&mut svc, "GET", &next, &[("accept", "text/html")])
+            .await;
+        lines.extend(a.set_cookies());
+        if a.status != 302 {
+            break;
+        }
+        let loc = a.location().to_owned();
+        next = if loc.starts_with(ISS) {
+            op.login(&loc, "alice").unwrap().to_string()
+        } else {
+            loc
+        };
+        if let Ok(url) = url::Url::parse(&next) {
+            next = url[url::Position::BeforePath..].to_owned();
+        }
+    }
+    let session = lines
+        .iter()
+        .find(|l| l.starts_with("_oauth2_proxy="))
+        .expect("a session cookie");
+    assert!(
+        !session.contains("Max-Age") && !session.contains("Expires"),
+        "{session}"
+    );
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    // Half an hour later, the access token still valid (the dev provider issues an hour):
+    // no interval refresh, the session stands without any provider call.
+    clock.set(1_700_000_000 + 30 * 60);
+    let before = op.token_requests();
+    let page = browser
+        .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        op.token_requests(),
+        before,
+        "no refresh with cookie_refresh = 0"
+    );
+}
+
+/// Collects what `tracing` writes.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_session_over_the_cookie_budget_logs_a_clear_warning_without_secrets() {
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let op = DevProvider::new(ISS);
+    let mut big = DevUser::new_for_tests("carol");
+    big.groups = (0..150)
+        .map(|i| format!("group-with-a-long-name-{i:04}"))
+        .collect();
+    op.add_user(big);
+    let mut small_budget = config(&op);
+    small_budget.cookie_budget = 4096;
+    let mut svc = SsoLayer::new(Sso::new(small_budget).unwrap()).layer(tower::service_fn(app));
+    let page = Browser::default().visit(&mut svc, &op, "/", "carol").await;
+    assert_eq!(page.status, 200, "over budget still works: it is a warning");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("exceed their size budget"), "{text}");
+    assert!(text.contains("budget=4096"), "{text}");
+    assert!(!text.contains("eyJ"), "no token in the log: {text}");
+
+    // Alice's small session stays within the default budget: no warning.
+    logs.0.lock().unwrap().clear();
+    let mut svc = SsoLayer::new(Sso::new(config(&op)).unwrap()).layer(tower::service_fn(app));
+    Browser::default().visit(&mut svc, &op, "/", "alice").await;
+    assert!(logs.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_explicit_idp_logout_url_gets_the_id_token_hint() {
+    let op = DevProvider::new(ISS);
+    let mut c = config(&op);
+    c.provider_logout = true;
+    c.provider_logout_url = Some("https://idp.example/logout?tenant=t1".parse().unwrap());
+    let mut svc = SsoLayer::new(Sso::new(c).unwrap()).layer(tower::service_fn(app));
+    let mut browser = Browser::default();
+    browser.visit(&mut svc, &op, "/", "alice").await;
+    let out = browser
+        .send(&mut svc, "GET", "/oauth2/sign_out?rd=/bye", &[])
+        .await;
+    assert_eq!(out.status, 302);
+    let location = url::Url::parse(out.location()).unwrap();
+    assert_eq!(location.host_str(), Some("idp.example"));
+    let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(params["tenant"], "t1", "the configured query is kept");
+    assert!(params["id_token_hint"].starts_with("ey"));
+    assert_eq!(
+        params["post_logout_redirect_uri"],
+        "http://127.0.0.1:8080/bye"
+    );
+    assert_eq!(params["client_id"], "dev-client");
+    assert!(browser.jar.is_empty(), "the session is cleared");
+    // Without a session there is no hint, and the provider still gets the rest.
+    let anonymous = Browser::default()
+        .send(&mut svc, "GET", "/oauth2/sign_out", &[])
+        .await;
+    let location = url::Url::parse(anonymous.location()).unwrap();
+    assert!(!location.query_pairs().any(|(k, _)| k == "id_token_hint"));
+}
