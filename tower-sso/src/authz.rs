@@ -10,6 +10,7 @@ use authz_policy::{CustomVerdict, Identity, PolicySet, Workload};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Either;
 
+use crate::ext_authz::{ExtAuthzHttp, Verdict};
 use crate::request::attributes;
 use crate::sso::Sso;
 use crate::sso::respond::{self, Body};
@@ -21,6 +22,9 @@ pub enum CustomProvider {
     /// An in-process SSO: a request its rules match needs a login session (seed 000's
     /// `provider: httpextauth-oidc` against our SSO).
     Sso(Sso),
+    /// A remote HTTP authorization service, as Istio's `envoyExtAuthzHttp` (an existing
+    /// oauth2-proxy, or the gateway in ext_authz mode).
+    ExtAuthzHttp(ExtAuthzHttp),
 }
 
 /// Applies the AuthorizationPolicy objects of a [`PolicySet`] for one workload.
@@ -133,6 +137,7 @@ where
                 )
             };
             let mut decision = decide(&parts, identity.as_ref());
+            let mut downstream = http::HeaderMap::new();
             if let Some(call) = decision.custom.clone() {
                 match layer.providers.get(&*call.provider) {
                     None => {
@@ -151,6 +156,23 @@ where
                         parts.extensions.insert(identity.clone());
                         decision = decide(&parts, Some(&identity));
                     }
+                    Some(CustomProvider::ExtAuthzHttp(remote)) => {
+                        match remote.check(&parts).await {
+                            Verdict::Deny(answer) => return Ok(answer.map(Either::Right)),
+                            Verdict::Allow {
+                                upstream,
+                                downstream: to_client,
+                            } => {
+                                for name in upstream.keys() {
+                                    parts.headers.remove(name);
+                                }
+                                for (name, value) in &upstream {
+                                    parts.headers.append(name.clone(), value.clone());
+                                }
+                                downstream = to_client;
+                            }
+                        }
+                    }
                 }
             }
             tracing::debug!(
@@ -168,7 +190,12 @@ where
             inner
                 .call(Request::from_parts(parts, body))
                 .await
-                .map(|r| r.map(Either::Left))
+                .map(|mut r| {
+                    for (name, value) in &downstream {
+                        r.headers_mut().append(name.clone(), value.clone());
+                    }
+                    r.map(Either::Left)
+                })
         })
     }
 }

@@ -62,11 +62,13 @@
 
 pub mod authz;
 pub mod error;
+pub mod ext_authz;
 pub mod jwt;
 pub mod request;
 pub mod sso;
 
 pub use self::authz::{AuthorizationLayer, CustomProvider};
+pub use self::ext_authz::ExtAuthzHttp;
 
 /// Takes the service that `poll_ready` readied into the response future and leaves a clone
 /// for the next call (a clone of a service is not necessarily ready itself).

@@ -4,6 +4,7 @@
 
 mod browser;
 mod config;
+mod ext_authz;
 mod interop;
 mod istio;
 #[path = "../../../oidc-core/tests/it/provider.rs"]
