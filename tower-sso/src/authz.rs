@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use authz_policy::{CustomVerdict, Identity, PolicySet, Workload};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Either;
+use tracing::Instrument as _;
 
 use crate::ext_authz::{ExtAuthzHttp, Verdict};
 use crate::request::attributes;
@@ -175,20 +176,24 @@ where
                     }
                 }
             }
-            tracing::debug!(
+            // The decision travels with the rest of the request's handling.
+            let span = tracing::info_span!(
+                "authorization",
                 status = decision.status,
                 outcome = decision.outcome.as_str(),
                 policy = decision.policy.as_deref().unwrap_or("-"),
                 rule = ?decision.rule,
-                "authorization decision"
+                principal = decision.principal().as_deref().unwrap_or("-"),
             );
             if !decision.is_allowed() {
+                span.in_scope(|| tracing::info!(reason = %decision.reason(), "request denied"));
                 let as_401 = layer.unauthenticated_401 && decision.identity.is_none();
                 return Ok(denied(as_401).map(Either::Right));
             }
             parts.extensions.insert(decision);
             inner
                 .call(Request::from_parts(parts, body))
+                .instrument(span)
                 .await
                 .map(|mut r| {
                     for (name, value) in &downstream {

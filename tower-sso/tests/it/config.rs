@@ -1,6 +1,6 @@
 //! Configuration checks at build time, and what the cookie options mean on the wire.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use oidc_core::clock::FixedClock;
@@ -9,7 +9,7 @@ use tower::Layer as _;
 use tower_sso::error::ConfigError;
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
-use crate::browser::{Browser, app};
+use crate::browser::{Browser, Logs, app};
 
 const ISS: &str = "http://127.0.0.1:9";
 const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
@@ -148,36 +148,9 @@ async fn cookie_expire_zero_is_a_browser_session_cookie_and_refresh_zero_never_r
     );
 }
 
-/// Collects what `tracing` writes.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Logs {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn a_session_over_the_cookie_budget_logs_a_clear_warning_without_secrets() {
-    let logs = Logs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture(tracing::Level::WARN);
 
     let op = DevProvider::new(ISS);
     let mut big = DevUser::new_for_tests("carol");
@@ -190,17 +163,17 @@ async fn a_session_over_the_cookie_budget_logs_a_clear_warning_without_secrets()
     let mut svc = SsoLayer::new(Sso::new(small_budget).unwrap()).layer(tower::service_fn(app));
     let page = Browser::default().visit(&mut svc, &op, "/", "carol").await;
     assert_eq!(page.status, 200, "over budget still works: it is a warning");
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(text.contains("WARN"), "{text}");
     assert!(text.contains("exceed their size budget"), "{text}");
     assert!(text.contains("budget=4096"), "{text}");
     assert!(!text.contains("eyJ"), "no token in the log: {text}");
 
     // Alice's small session stays within the default budget: no warning.
-    logs.0.lock().unwrap().clear();
+    logs.clear();
     let mut svc = SsoLayer::new(Sso::new(config(&op)).unwrap()).layer(tower::service_fn(app));
     Browser::default().visit(&mut svc, &op, "/", "alice").await;
-    assert!(logs.0.lock().unwrap().is_empty());
+    assert!(logs.text().is_empty());
 }
 
 #[tokio::test]

@@ -219,3 +219,104 @@ async fn sso_identity_feeds_request_principals_and_claims_rules() {
         "bob is not"
     );
 }
+
+/// An application that reports what the layers left in the request: headers, URI, and the
+/// identity and decision extensions.
+async fn inspect(
+    req: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Result<http::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    let headers: std::collections::BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("?").to_owned()))
+        .collect();
+    let identity = req.extensions().get::<authz_policy::Identity>();
+    let decision = req.extensions().get::<authz_policy::Decision>();
+    let body = serde_json::json!({
+        "uri": req.uri().to_string(),
+        "headers": headers,
+        "principal": identity.and_then(|i| i.principal()),
+        "groups": identity.map(|i| i.claims().groups.clone()),
+        "decision": decision.map(|d| serde_json::json!({
+            "status": d.status, "policy": d.policy.as_deref(), "rule": d.rule,
+        })),
+    });
+    Ok(http::Response::new(http_body_util::Full::new(
+        bytes::Bytes::from(body.to_string()),
+    )))
+}
+
+#[tokio::test]
+async fn jwt_outputs_and_the_identity_reach_the_application() {
+    let ra = seed("003-request-authentication.yaml").replace(
+        "  - issuer: \"testing@secure.istio.io\"\n",
+        concat!(
+            "  - issuer: \"testing@secure.istio.io\"\n",
+            "    outputPayloadToHeader: x-jwt-payload\n",
+            "    outputClaimToHeaders:\n",
+            "    - header: x-jwt-sub\n",
+            "      claim: sub\n",
+        ),
+    );
+    let yaml = format!("{ra}\n---\n{}", seed("003-require-jwt-groups.yaml"));
+    let set = Arc::new(PolicySet::from_yaml(&yaml, CompileOptions::default()).unwrap());
+    let mut svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(set.clone(), httpbin()))
+        .layer(AuthorizationLayer::new(set, httpbin()))
+        .service(tower::service_fn(inspect));
+    let token = seed("token-group.jwt");
+    let token = token.trim();
+    let seen = Browser::default()
+        .send(
+            &mut svc,
+            "GET",
+            &format!("/headers?access_token={token}&keep=1"),
+            &[("x-jwt-sub", "spoofed")],
+        )
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    let seen = seen.json();
+    assert_eq!(seen["uri"], "/headers?keep=1", "the token left the query");
+    assert_eq!(seen["headers"]["x-jwt-sub"], "testing@secure.istio.io");
+    assert_eq!(
+        seen["headers"]["x-jwt-payload"],
+        token.split('.').nth(1).unwrap()
+    );
+    assert_eq!(
+        seen["principal"],
+        "testing@secure.istio.io/testing@secure.istio.io"
+    );
+    assert_eq!(seen["groups"], serde_json::json!(["group1", "group2"]));
+    assert_eq!(seen["decision"]["status"], 200);
+    assert_eq!(seen["decision"]["policy"], "foo/require-jwt");
+    assert_eq!(seen["decision"]["rule"], 0);
+
+    // From the Authorization header: removed before the application (forwardOriginalToken
+    // is false), as Istio does.
+    let bearer = format!("Bearer {token}");
+    let seen = Browser::default()
+        .send(&mut svc, "GET", "/headers", &[("authorization", &bearer)])
+        .await
+        .json();
+    assert!(seen["headers"].get("authorization").is_none(), "{seen}");
+    assert_eq!(seen["headers"]["x-jwt-sub"], "testing@secure.istio.io");
+}
+
+#[tokio::test]
+async fn a_denial_is_logged_in_an_authorization_span_naming_the_policy() {
+    let (logs, _guard) = crate::browser::Logs::capture(tracing::Level::INFO);
+    let set = policies(&["003-request-authentication.yaml", "003-require-jwt.yaml"]);
+    let mut svc = ServiceBuilder::new()
+        .layer(JwtAuthLayer::new(set.clone(), httpbin()))
+        .layer(AuthorizationLayer::new(set, httpbin()))
+        .service(tower::service_fn(app));
+    let answer = Browser::default()
+        .send(&mut svc, "GET", "/headers", &[])
+        .await;
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.json()["message"], "RBAC: access denied");
+    let text = logs.text();
+    assert!(text.contains("authorization{"), "{text}");
+    assert!(text.contains("status=403"), "{text}");
+    assert!(text.contains("request denied"), "{text}");
+}
