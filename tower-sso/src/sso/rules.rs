@@ -1,11 +1,54 @@
 //! Which requests need a login: "authenticate if matched" or "bypass if matched" path
 //! rules (seed 001), and what an unauthenticated request gets.
 
-/// A path pattern: exact, `prefix*`, or `*suffix` (Istio's syntax).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A path pattern: exact, `prefix*`, or `*suffix` (Istio's syntax), or a regular
+/// expression (oauth2-proxy's `--skip-auth-route`), optionally for one method.
+#[derive(Debug, Clone)]
 pub struct PathRule {
     method: Option<String>,
-    pattern: String,
+    pattern: Pattern,
+}
+
+#[derive(Debug, Clone)]
+enum Pattern {
+    Istio(String),
+    /// A regular expression; `negated` matches the paths it does not (`METHOD!=regex`).
+    Regex {
+        regex: regex::Regex,
+        negated: bool,
+    },
+}
+
+impl PartialEq for PathRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method
+            && match (&self.pattern, &other.pattern) {
+                (Pattern::Istio(a), Pattern::Istio(b)) => a == b,
+                (
+                    Pattern::Regex {
+                        regex: a,
+                        negated: x,
+                    },
+                    Pattern::Regex {
+                        regex: b,
+                        negated: y,
+                    },
+                ) => a.as_str() == b.as_str() && x == y,
+                _ => false,
+            }
+    }
+}
+
+impl Eq for PathRule {}
+
+/// Why a route rule cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("route {route:?}: {reason}")]
+pub struct RouteError {
+    /// The rule as written.
+    pub route: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 impl PathRule {
@@ -13,7 +56,7 @@ impl PathRule {
     pub fn path(pattern: &str) -> Self {
         Self {
             method: None,
-            pattern: pattern.to_owned(),
+            pattern: Pattern::Istio(pattern.to_owned()),
         }
     }
 
@@ -21,7 +64,50 @@ impl PathRule {
     pub fn method_path(method: &str, pattern: &str) -> Self {
         Self {
             method: Some(method.to_ascii_uppercase()),
-            pattern: pattern.to_owned(),
+            pattern: Pattern::Istio(pattern.to_owned()),
+        }
+    }
+
+    /// An oauth2-proxy `--skip-auth-route`: `METHOD=regex`, `METHOD!=regex`, `regex` or
+    /// `!=regex`, the regular expression matched against the path (unanchored, as Go's
+    /// `regexp.MatchString`).
+    pub fn oauth2_proxy_route(route: &str) -> Result<Self, RouteError> {
+        let error = |reason: String| RouteError {
+            route: route.to_owned(),
+            reason,
+        };
+        // As oauth2-proxy: everything before the first `=` is the method (`!` negates).
+        let (method, negated, expr) = match route.split_once('=') {
+            None => (None, false, route),
+            Some((m, rest)) => {
+                let (m, negated) = match m.strip_suffix('!') {
+                    Some(m) => (m, true),
+                    None => (m, false),
+                };
+                if !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(error(format!("{m:?} is not an HTTP method")));
+                }
+                let method = (!m.is_empty()).then(|| m.to_ascii_uppercase());
+                (method, negated, rest)
+            }
+        };
+        if expr.is_empty() {
+            return Err(error("an empty path regex matches every path".into()));
+        }
+        let regex = regex::Regex::new(expr).map_err(|e| error(e.to_string()))?;
+        Ok(Self {
+            method,
+            pattern: Pattern::Regex { regex, negated },
+        })
+    }
+
+    /// A rule in the settings' syntax: `METHOD=pattern` or `pattern`, Istio-style.
+    pub(crate) fn parse_istio(rule: &str) -> Self {
+        match rule.split_once('=') {
+            Some((m, p)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                Self::method_path(m, p)
+            }
+            _ => Self::path(rule),
         }
     }
 
@@ -29,7 +115,10 @@ impl PathRule {
         if self.method.as_deref().is_some_and(|m| m != method) {
             return false;
         }
-        let p = self.pattern.as_str();
+        let p = match &self.pattern {
+            Pattern::Regex { regex, negated } => return regex.is_match(path) != *negated,
+            Pattern::Istio(p) => p.as_str(),
+        };
         if p == "*" {
             true
         } else if let Some(rest) = p.strip_suffix('*') {
@@ -73,6 +162,7 @@ pub enum UnauthenticatedAction {
 pub struct MatchRules {
     mode: MatchMode,
     rules: Vec<PathRule>,
+    skipped: Vec<PathRule>,
     actions: Vec<(PathRule, UnauthenticatedAction)>,
 }
 
@@ -82,6 +172,7 @@ impl MatchRules {
         Self {
             mode: MatchMode::AuthenticateIfMatched,
             rules,
+            skipped: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -91,6 +182,7 @@ impl MatchRules {
         Self {
             mode: MatchMode::BypassIfMatched,
             rules,
+            skipped: Vec::new(),
             actions: Vec::new(),
         }
     }
@@ -102,8 +194,19 @@ impl MatchRules {
         self
     }
 
+    /// Adds rules whose requests never need a login, whatever the mode (oauth2-proxy's
+    /// `--skip-auth-route`).
+    #[must_use]
+    pub fn skip(mut self, rules: impl IntoIterator<Item = PathRule>) -> Self {
+        self.skipped.extend(rules);
+        self
+    }
+
     /// True when `method path` needs a login.
     pub fn requires_login(&self, method: &str, path: &str) -> bool {
+        if self.skipped.iter().any(|r| r.matches(method, path)) {
+            return false;
+        }
         let matched = self.rules.iter().any(|r| r.matches(method, path));
         match self.mode {
             MatchMode::AuthenticateIfMatched => matched,
@@ -149,5 +252,36 @@ mod tests {
         assert!(!rules.requires_login("GET", "/x/site.css"));
         assert!(rules.requires_login("GET", "/admin"));
         assert!(MatchRules::default().requires_login("GET", "/anything"));
+    }
+
+    #[test]
+    fn oauth2_proxy_skip_auth_routes() {
+        let rule = |r: &str| PathRule::oauth2_proxy_route(r).unwrap();
+        let rules = MatchRules::bypass_if_matched(vec![
+            rule("GET=^/health$"),
+            rule("^/static/"),
+            rule("post!=^/api/"),
+        ]);
+        assert!(!rules.requires_login("GET", "/health"));
+        assert!(rules.requires_login("GET", "/health/x"));
+        assert!(rules.requires_login("HEAD", "/health"));
+        assert!(!rules.requires_login("PUT", "/static/a.css"));
+        assert!(
+            !rules.requires_login("POST", "/form"),
+            "POST outside /api/ is skipped"
+        );
+        assert!(rules.requires_login("POST", "/api/orders"));
+        let auth_only_admin = MatchRules::authenticate_if_matched(vec![PathRule::path("/admin/*")])
+            .skip([rule("GET=^/admin/health$")]);
+        assert!(auth_only_admin.requires_login("GET", "/admin/users"));
+        assert!(!auth_only_admin.requires_login("GET", "/admin/health"));
+        // Unanchored, as Go's MatchString.
+        assert!(
+            !MatchRules::bypass_if_matched(vec![rule("public")])
+                .requires_login("GET", "/x/public/y")
+        );
+        for bad in ["", "GET=", "GET=(", "G1T=^/x", "!="] {
+            assert!(PathRule::oauth2_proxy_route(bad).is_err(), "{bad:?}");
+        }
     }
 }

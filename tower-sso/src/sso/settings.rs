@@ -6,11 +6,15 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::config::{SsoConfig, UpstreamToken};
+use super::rules::{MatchRules, PathRule};
 use super::session::cookie::SameSitePolicy;
 use crate::error::ConfigError;
 
 /// oauth2-proxy's options that the SSO layer understands (config-file spelling:
-/// `oidc_issuer_url`, `cookie_expire = "168h"`, ...). Unknown options are errors.
+/// `oidc_issuer_url`, `cookie_expire = "168h"`, ...), and a few of ours where oauth2-proxy
+/// has none (`match_mode`, `match_paths`, `provider_logout`, `provider_logout_url`).
+/// Unknown options are errors. Booleans and lists may also be written as strings
+/// (`"true"`, `"a.com,b.com"`), as environment variables carry them.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -25,9 +29,12 @@ pub struct SsoSettings {
     pub redirect_url: String,
     pub cookie_secret: String,
     pub cookie_name: Option<String>,
+    #[serde(default, deserialize_with = "flex::list")]
     pub cookie_domains: Option<Vec<String>>,
     pub cookie_path: Option<String>,
+    #[serde(default, deserialize_with = "flex::boolean")]
     pub cookie_secure: Option<bool>,
+    #[serde(default, deserialize_with = "flex::boolean")]
     pub cookie_httponly: Option<bool>,
     pub cookie_samesite: Option<String>,
     pub cookie_expire: Option<String>,
@@ -35,10 +42,151 @@ pub struct SsoSettings {
     pub scope: Option<String>,
     pub prompt: Option<String>,
     pub proxy_prefix: Option<String>,
+    #[serde(default, deserialize_with = "flex::list")]
     pub email_domains: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "flex::list")]
     pub whitelist_domains: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "flex::boolean")]
     pub pass_access_token: Option<bool>,
+    #[serde(default, deserialize_with = "flex::boolean")]
     pub pass_authorization_header: Option<bool>,
+    /// `METHOD=regex`, `METHOD!=regex`, `regex`, `!=regex`: no login needed.
+    #[serde(default, deserialize_with = "flex::list")]
+    pub skip_auth_routes: Option<Vec<String>>,
+    /// oauth2-proxy's older form of `skip_auth_routes`: path regexes.
+    #[serde(default, deserialize_with = "flex::list")]
+    pub skip_auth_regex: Option<Vec<String>>,
+    /// Ours (seed 001): `bypass_if_matched` (default) or `authenticate_if_matched`.
+    pub match_mode: Option<String>,
+    /// Ours: the paths of `match_mode`, Istio-style (`/exact`, `/prefix*`, `*.suffix`),
+    /// optionally `METHOD=path`.
+    #[serde(default, deserialize_with = "flex::list")]
+    pub match_paths: Option<Vec<String>>,
+    /// Ours: `sign_out` also ends the provider session ("single-step logout").
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub provider_logout: Option<bool>,
+    /// Ours: the IdP logout URL (else the discovered `end_session_endpoint`); implies
+    /// `provider_logout`.
+    pub provider_logout_url: Option<String>,
+}
+
+/// Booleans and lists that may arrive as strings (environment variables).
+mod flex {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrText {
+        Bool(bool),
+        Text(String),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+
+    pub(super) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Option::<BoolOrText>::deserialize(d)? {
+            None => Ok(None),
+            Some(BoolOrText::Bool(b)) => Ok(Some(b)),
+            Some(BoolOrText::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                other => Err(serde::de::Error::custom(format!(
+                    "{other:?} is not a boolean (true or false)"
+                ))),
+            },
+        }
+    }
+
+    pub(super) fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+        Ok(match Option::<ListOrText>::deserialize(d)? {
+            None => None,
+            Some(ListOrText::List(l)) => Some(l),
+            Some(ListOrText::Text(t)) => Some(
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+        })
+    }
+}
+
+/// The option names [`SsoSettings`] accepts, as serde sees them.
+fn field_names() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+
+    struct Names(&'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for &mut Names {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("names only"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = fields;
+            Err(de::Error::custom("names only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    static NAMES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = Names(&[]);
+        let _ = SsoSettings::deserialize(&mut names);
+        names.0
+    })
+}
+
+impl SsoSettings {
+    /// The settings in `OAUTH2_PROXY_*` environment variables (oauth2-proxy's names:
+    /// `OAUTH2_PROXY_CLIENT_ID`, `OAUTH2_PROXY_COOKIE_SECRET`, `OAUTH2_PROXY_EMAIL_DOMAINS`
+    /// = `a.com,b.com`, ...). Variables for options the SSO layer does not have (the
+    /// gateway's `OAUTH2_PROXY_HTTP_ADDRESS`, say) are left to their owners.
+    pub fn from_env() -> Result<SsoSettings, ConfigError> {
+        Self::from_env_vars(std::env::vars())
+    }
+
+    /// As [`SsoSettings::from_env`], from the given variables.
+    pub fn from_env_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<SsoSettings, ConfigError> {
+        let names = field_names();
+        let mut map = serde_json::Map::new();
+        for (key, value) in vars {
+            let Some(name) = key.strip_prefix("OAUTH2_PROXY_") else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if names.contains(&name.as_str()) {
+                map.insert(name, serde_json::Value::String(value));
+            }
+        }
+        Self::from_value(serde_json::Value::Object(map))
+    }
+
+    /// The settings in a JSON value (what TOML and YAML documents deserialize into too).
+    pub fn from_value(value: serde_json::Value) -> Result<SsoSettings, ConfigError> {
+        serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid {
+            what: "settings",
+            reason: match e.path().to_string().as_str() {
+                "." => e.inner().to_string(),
+                path => format!("{path}: {}", e.inner()),
+            },
+        })
+    }
 }
 
 /// A Go duration as oauth2-proxy writes them: `168h`, `1h30m`, `90s`, `500ms`, `0`.
@@ -113,8 +261,16 @@ impl TryFrom<SsoSettings> for SsoConfig {
         if let Some(name) = s.cookie_name {
             config.cookie.name = name;
         }
-        if let Some(domain) = s.cookie_domains.and_then(|d| d.into_iter().next()) {
-            config.cookie.domain = Some(domain);
+        match s.cookie_domains.as_deref() {
+            None | Some([]) => {}
+            Some([domain]) => config.cookie.domain = Some(domain.clone()),
+            Some(_) => {
+                return Err(invalid(
+                    "cookie-domain",
+                    "one domain only (oauth2-proxy picks among several by the request's host; we do not)"
+                        .into(),
+                ));
+            }
         }
         if let Some(path) = s.cookie_path {
             config.cookie.path = path;
@@ -164,6 +320,48 @@ impl TryFrom<SsoSettings> for SsoConfig {
         }
         if s.pass_authorization_header == Some(false) {
             config.upstream_token = UpstreamToken::None;
+        }
+        let mut skipped = Vec::new();
+        for route in s.skip_auth_routes.iter().flatten() {
+            skipped.push(
+                PathRule::oauth2_proxy_route(route)
+                    .map_err(|e| invalid("skip-auth-route", e.to_string()))?,
+            );
+        }
+        for regex in s.skip_auth_regex.iter().flatten() {
+            // A path regex only: a `=` in it is not a method separator here.
+            let route = format!("={regex}");
+            skipped.push(
+                PathRule::oauth2_proxy_route(&route)
+                    .map_err(|e| invalid("skip-auth-regex", e.to_string()))?,
+            );
+        }
+        let paths: Vec<PathRule> = s
+            .match_paths
+            .iter()
+            .flatten()
+            .map(|p| PathRule::parse_istio(p))
+            .collect();
+        let rules = match s.match_mode.as_deref() {
+            None | Some("bypass_if_matched") => MatchRules::bypass_if_matched(paths),
+            Some("authenticate_if_matched") => MatchRules::authenticate_if_matched(paths),
+            Some(other) => {
+                return Err(invalid(
+                    "match-mode",
+                    format!("{other:?}: bypass_if_matched or authenticate_if_matched"),
+                ));
+            }
+        };
+        config.rules = rules.skip(skipped);
+        if let Some(url) = s.provider_logout_url.as_deref() {
+            config.provider_logout_url = Some(
+                url::Url::parse(url)
+                    .map_err(|e| invalid("provider-logout-url", format!("{url:?}: {e}")))?,
+            );
+            config.provider_logout = true;
+        }
+        if let Some(on) = s.provider_logout {
+            config.provider_logout = on;
         }
         config.validate()?;
         Ok(config)

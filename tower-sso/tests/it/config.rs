@@ -7,6 +7,7 @@ use oidc_core::clock::FixedClock;
 use oidc_core::testing::{DevProvider, DevUser};
 use tower::Layer as _;
 use tower_sso::error::ConfigError;
+use tower_sso::sso::settings::SsoSettings;
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
 use crate::browser::{Browser, Logs, app};
@@ -206,4 +207,128 @@ async fn an_explicit_idp_logout_url_gets_the_id_token_hint() {
         .await;
     let location = url::Url::parse(anonymous.location()).unwrap();
     assert!(!location.query_pairs().any(|(k, _)| k == "id_token_hint"));
+}
+
+/// One oauth2-proxy configuration, three spellings: TOML (oauth2-proxy's `--config`),
+/// YAML, and `OAUTH2_PROXY_*` environment variables.
+const TOML: &str = r#"
+provider = "oidc"
+oidc_issuer_url = "https://idaas.example.com/v2/x/app_1/oidc"
+client_id = "app_1"
+client_secret = "s3cret"
+redirect_url = "https://gw.example.com/oauth2/callback"
+cookie_secret = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U="
+cookie_expire = "12h"
+cookie_refresh = "1h"
+cookie_domains = [".example.com"]
+email_domains = ["example.com", "example.org"]
+skip_auth_routes = ["GET=^/health$", "^/static/"]
+match_mode = "authenticate_if_matched"
+match_paths = ["/productpage", "/api/*"]
+provider_logout_url = "https://idaas.example.com/logout"
+"#;
+
+const YAML: &str = r#"
+provider: oidc
+oidc_issuer_url: https://idaas.example.com/v2/x/app_1/oidc
+client_id: app_1
+client_secret: s3cret
+redirect_url: https://gw.example.com/oauth2/callback
+cookie_secret: q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=
+cookie_expire: 12h
+cookie_refresh: 1h
+cookie_domains: [.example.com]
+email_domains: [example.com, example.org]
+skip_auth_routes: ["GET=^/health$", "^/static/"]
+match_mode: authenticate_if_matched
+match_paths: [/productpage, "/api/*"]
+provider_logout_url: https://idaas.example.com/logout
+"#;
+
+const ENV: &[(&str, &str)] = &[
+    ("OAUTH2_PROXY_PROVIDER", "oidc"),
+    (
+        "OAUTH2_PROXY_OIDC_ISSUER_URL",
+        "https://idaas.example.com/v2/x/app_1/oidc",
+    ),
+    ("OAUTH2_PROXY_CLIENT_ID", "app_1"),
+    ("OAUTH2_PROXY_CLIENT_SECRET", "s3cret"),
+    (
+        "OAUTH2_PROXY_REDIRECT_URL",
+        "https://gw.example.com/oauth2/callback",
+    ),
+    (
+        "OAUTH2_PROXY_COOKIE_SECRET",
+        "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
+    ),
+    ("OAUTH2_PROXY_COOKIE_EXPIRE", "12h"),
+    ("OAUTH2_PROXY_COOKIE_REFRESH", "1h"),
+    ("OAUTH2_PROXY_COOKIE_DOMAINS", ".example.com"),
+    ("OAUTH2_PROXY_EMAIL_DOMAINS", "example.com, example.org"),
+    ("OAUTH2_PROXY_SKIP_AUTH_ROUTES", "GET=^/health$,^/static/"),
+    ("OAUTH2_PROXY_MATCH_MODE", "authenticate_if_matched"),
+    ("OAUTH2_PROXY_MATCH_PATHS", "/productpage,/api/*"),
+    (
+        "OAUTH2_PROXY_PROVIDER_LOGOUT_URL",
+        "https://idaas.example.com/logout",
+    ),
+    // Not the SSO layer's: left alone.
+    ("OAUTH2_PROXY_HTTP_ADDRESS", "0.0.0.0:4180"),
+    ("HOME", "/root"),
+];
+
+fn check_carried_over(settings: SsoSettings) {
+    let c = SsoConfig::try_from(settings).unwrap();
+    assert_eq!(c.issuer_url, "https://idaas.example.com/v2/x/app_1/oidc");
+    assert_eq!(c.client_id, "app_1");
+    assert_eq!(c.cookie_expire, Duration::from_secs(12 * 3600));
+    assert_eq!(c.cookie_refresh, Duration::from_secs(3600));
+    assert_eq!(c.cookie.domain.as_deref(), Some(".example.com"));
+    assert_eq!(c.email_domains, ["example.com", "example.org"]);
+    assert!(c.provider_logout);
+    assert_eq!(
+        c.provider_logout_url.as_ref().map(url::Url::as_str),
+        Some("https://idaas.example.com/logout")
+    );
+    let r = &c.rules;
+    assert!(r.requires_login("GET", "/productpage"));
+    assert!(r.requires_login("POST", "/api/orders"));
+    assert!(
+        !r.requires_login("GET", "/about"),
+        "authenticate if matched"
+    );
+    assert!(!r.requires_login("GET", "/static/app.js"), "skipped");
+}
+
+#[test]
+fn toml_yaml_and_environment_configurations_carry_over() {
+    check_carried_over(toml::from_str(TOML).unwrap());
+    check_carried_over(serde_saphyr::from_str(YAML).unwrap());
+    check_carried_over(
+        SsoSettings::from_env_vars(ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .unwrap(),
+    );
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_option() {
+    let env = |extra: (&str, &str)| {
+        let mut vars: Vec<(String, String)> = ENV
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.push((extra.0.to_owned(), extra.1.to_owned()));
+        SsoSettings::from_env_vars(vars).and_then(SsoConfig::try_from)
+    };
+    let msg = |r: Result<SsoConfig, ConfigError>| r.unwrap_err().to_string();
+    assert!(msg(env(("OAUTH2_PROXY_COOKIE_SECURE", "maybe"))).contains("cookie_secure"));
+    assert!(msg(env(("OAUTH2_PROXY_SKIP_AUTH_ROUTES", "GET=("))).contains("skip-auth-route"));
+    assert!(msg(env(("OAUTH2_PROXY_MATCH_MODE", "sometimes"))).contains("match-mode"));
+    assert!(msg(env(("OAUTH2_PROXY_COOKIE_DOMAINS", "a.com,b.com"))).contains("cookie-domain"));
+    assert!(
+        SsoSettings::from_env_vars(ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .is_ok()
+    );
+    let typo = toml::from_str::<SsoSettings>(&format!("{TOML}\ncookie_secure_typo = true\n"));
+    assert!(typo.unwrap_err().to_string().contains("unknown field"));
 }
