@@ -361,7 +361,19 @@ impl Sso {
                 "Your e-mail domain is not allowed here.",
             );
         }
-        let mut cookies = self.inner.store.save(&req.headers, &session).await;
+        let mut cookies = match self.inner.store.save(&req.headers, &session).await {
+            Ok(cookies) => cookies,
+            Err(e) => {
+                // Redirecting without a session would send the user round the login again.
+                tracing::warn!(error = %e, "login succeeded but the session cannot be stored");
+                return respond::error(
+                    req,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "session_store_unavailable",
+                    "You are logged in, but your session cannot be stored right now. Please try again in a moment.",
+                );
+            }
+        };
         cookies.extend(
             clear
                 .into_iter()
@@ -567,7 +579,9 @@ impl Sso {
                 };
                 if let Some(fresh) = &fresh {
                     // Store it before releasing the lock, so waiters find it.
-                    let _ = store.save(&HeaderMap::new(), fresh).await;
+                    if let Err(e) = store.save(&HeaderMap::new(), fresh).await {
+                        tracing::warn!(error = %e, "the refreshed session cannot be shared");
+                    }
                     *done = Some(fresh.clone());
                 }
                 store.unlock_refresh(&session.id, &token).await;
@@ -872,7 +886,15 @@ impl Sso {
         {
             match self.refresh(current).await {
                 Some(fresh) => {
-                    set_cookies = self.inner.store.save(&req.headers, &fresh).await;
+                    set_cookies = match self.inner.store.save(&req.headers, &fresh).await {
+                        Ok(cookies) => cookies,
+                        // This request goes on with the fresh tokens; the next one refreshes
+                        // again (or finds what another replica stored).
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the refreshed session cannot be stored");
+                            Vec::new()
+                        }
+                    };
                     session = Some(fresh);
                 }
                 None => {

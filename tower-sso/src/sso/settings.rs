@@ -68,6 +68,20 @@ pub struct SsoSettings {
     /// Ours: the IdP logout URL (else the discovered `end_session_endpoint`); implies
     /// `provider_logout`.
     pub provider_logout_url: Option<String>,
+    /// `cookie` (default) or `redis`.
+    pub session_store_type: Option<String>,
+    pub redis_connection_url: Option<String>,
+    pub redis_password: Option<String>,
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub redis_use_sentinel: Option<bool>,
+    pub redis_sentinel_master_name: Option<String>,
+    #[serde(default, deserialize_with = "flex::list")]
+    pub redis_sentinel_connection_urls: Option<Vec<String>>,
+    pub redis_sentinel_password: Option<String>,
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub redis_use_cluster: Option<bool>,
+    #[serde(default, deserialize_with = "flex::list")]
+    pub redis_cluster_connection_urls: Option<Vec<String>>,
 }
 
 /// Booleans and lists that may arrive as strings (environment variables).
@@ -175,6 +189,106 @@ impl SsoSettings {
             }
         }
         Self::from_value(serde_json::Value::Object(map))
+    }
+
+    /// Where sessions live: `None` for the cookie store, else the Redis topology
+    /// (`session_store_type = "redis"` with `redis_connection_url`, or
+    /// `redis_use_sentinel` / `redis_use_cluster` and their URLs).
+    #[cfg(feature = "redis")]
+    pub fn redis_topology(
+        &self,
+    ) -> Result<Option<super::session::redis::RedisTopology>, ConfigError> {
+        use super::session::redis::RedisTopology;
+        let invalid = |what, reason: &str| ConfigError::Invalid {
+            what,
+            reason: reason.to_owned(),
+        };
+        match self.session_store_type.as_deref() {
+            None | Some("cookie") => return Ok(None),
+            Some("redis") => {}
+            Some(_) => return Err(invalid("session-store-type", "cookie or redis")),
+        }
+        let urls = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+        match (
+            self.redis_use_sentinel == Some(true),
+            self.redis_use_cluster == Some(true),
+        ) {
+            (true, true) => Err(invalid(
+                "redis-use-sentinel",
+                "choose Sentinel or Cluster, not both",
+            )),
+            (true, false) => {
+                let sentinels = urls(&self.redis_sentinel_connection_urls);
+                let master_name = self.redis_sentinel_master_name.clone().unwrap_or_default();
+                if sentinels.is_empty() || master_name.is_empty() {
+                    return Err(invalid(
+                        "redis-sentinel-connection-urls",
+                        "Sentinel needs --redis-sentinel-master-name and --redis-sentinel-connection-urls",
+                    ));
+                }
+                Ok(Some(RedisTopology::Sentinel {
+                    master_name,
+                    sentinels,
+                    password: self.redis_password.clone(),
+                    sentinel_password: self.redis_sentinel_password.clone(),
+                }))
+            }
+            (false, true) => {
+                let nodes = urls(&self.redis_cluster_connection_urls);
+                if nodes.is_empty() {
+                    return Err(invalid(
+                        "redis-cluster-connection-urls",
+                        "a Cluster needs at least one node URL",
+                    ));
+                }
+                Ok(Some(RedisTopology::Cluster {
+                    nodes,
+                    password: self.redis_password.clone(),
+                }))
+            }
+            (false, false) => match self.redis_connection_url.as_deref() {
+                Some(url) if !url.is_empty() => Ok(Some(RedisTopology::Single(url.to_owned()))),
+                _ => Err(invalid(
+                    "redis-connection-url",
+                    "the redis session store needs --redis-connection-url",
+                )),
+            },
+        }
+    }
+
+    /// The SSO these settings describe, with its session store (connecting to Redis when
+    /// configured).
+    pub async fn build(self) -> Result<super::Sso, ConfigError> {
+        #[cfg(feature = "redis")]
+        let topology = self.redis_topology()?;
+        #[cfg(not(feature = "redis"))]
+        if self
+            .session_store_type
+            .as_deref()
+            .is_some_and(|t| t != "cookie")
+        {
+            return Err(ConfigError::Invalid {
+                what: "session-store-type",
+                reason: "this build has no redis support (feature `redis`)".into(),
+            });
+        }
+        let config = SsoConfig::try_from(self)?;
+        #[cfg(feature = "redis")]
+        if let Some(topology) = topology {
+            let codec = std::sync::Arc::new(super::session::codec::Codec::new(
+                &config.cookie_secret,
+                &config.previous_cookie_secrets,
+            )?);
+            let store = super::session::redis::RedisStore::connect_to(
+                &topology,
+                codec.clone(),
+                config.cookie.clone(),
+                config.cookie_expire,
+            )
+            .await?;
+            return super::Sso::with_store(config, codec, std::sync::Arc::new(store));
+        }
+        super::Sso::new(config)
     }
 
     /// The settings in a JSON value (what TOML and YAML documents deserialize into too).

@@ -11,5 +11,7 @@ mod istio;
 mod provider;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_topologies;
 mod sso;
 mod unauthenticated;

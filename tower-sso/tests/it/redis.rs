@@ -7,24 +7,38 @@ use std::time::Duration;
 use oidc_core::testing::DevProvider;
 use tower::Layer as _;
 use tower_sso::sso::session::codec::{Codec, CookieSecret};
-use tower_sso::sso::session::redis::RedisStore;
+use tower_sso::sso::session::redis::{RedisStore, RedisTopology};
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
 use crate::browser::{Browser, Slow, app, concurrently};
 
 /// A `redis-server` on a free loopback port, killed on drop.
-struct RedisServer {
+pub(crate) struct RedisServer {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
+}
+
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 impl RedisServer {
-    fn start(port: Option<u16>) -> RedisServer {
-        let port = port.unwrap_or_else(|| {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        });
+    pub(crate) fn start(port: Option<u16>) -> RedisServer {
+        Self::start_with(port, &[])
+    }
+
+    /// A server with `extra` arguments (`--cluster-enabled yes`, `--replicaof ...`); a
+    /// first argument ending in `.conf` is its configuration file.
+    pub(crate) fn start_with(port: Option<u16>, extra: &[&str]) -> RedisServer {
+        let port = port.unwrap_or_else(free_port);
+        let (conf, extra): (Vec<&str>, &[&str]) = match extra.first() {
+            Some(f) if f.ends_with(".conf") => (vec![f], &extra[1..]),
+            _ => (Vec::new(), extra),
+        };
         let child = Command::new("redis-server")
+            .args(conf)
             .args([
                 "--port",
                 &port.to_string(),
@@ -35,6 +49,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -57,11 +72,11 @@ impl RedisServer {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -75,8 +90,8 @@ impl Drop for RedisServer {
     }
 }
 
-const ISS: &str = "http://127.0.0.1:9";
-const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+pub(crate) const ISS: &str = "http://127.0.0.1:9";
+pub(crate) const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
 
 async fn instance(
     op: DevProvider,
@@ -106,9 +121,21 @@ async fn instance_with(
     Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
     Error = std::convert::Infallible,
 > + Clone {
+    instance_on(config, RedisTopology::Single(redis_url)).await
+}
+
+/// The SSO over the demo app with sessions in Redis at `topology`.
+pub(crate) async fn instance_on(
+    config: SsoConfig,
+    topology: RedisTopology,
+) -> impl tower::Service<
+    http::Request<http_body_util::Full<bytes::Bytes>>,
+    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
+    Error = std::convert::Infallible,
+> + Clone {
     let codec = Arc::new(Codec::new(&CookieSecret::parse(SECRET).unwrap(), &[]).unwrap());
-    let store = RedisStore::connect(
-        &redis_url,
+    let store = RedisStore::connect_to(
+        &topology,
         codec.clone(),
         config.cookie.clone(),
         config.cookie_expire,
@@ -162,6 +189,11 @@ async fn a_redis_restart_means_logging_in_again_never_a_500() {
         .send(&mut svc, "GET", "/api", &[("accept", "application/json")])
         .await;
     assert_eq!(down.status, 401, "{}", down.body);
+    // A login while Redis is down ends on a clear 503 page, not a redirect loop.
+    let mut newcomer = Browser::default();
+    let page = newcomer.visit(&mut svc, &op, "/", "bob").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("cannot be stored"), "{}", page.body);
     let _redis = RedisServer::start(Some(port));
     // The connection manager reconnects; the old session is gone (no persistence here),
     // so the user logs in again and it works without restarting the app.
@@ -247,5 +279,59 @@ async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
         op.token_requests() - before,
         1,
         "one refresh across two instances"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_provider_keeps_the_refresh_lock_alive_past_its_lease() {
+    // The provider answers after 4.5 s, longer than the 3 s lease: the holder extends the
+    // lease while it waits, so the other instance never takes the lock and refreshes a
+    // second time (which rotating refresh tokens would punish).
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
+    let config = |delay: u64| {
+        SsoConfig::new(
+            ISS,
+            "dev-client",
+            "dev-secret",
+            "http://127.0.0.1:8080/oauth2/callback",
+            SECRET,
+        )
+        .unwrap()
+        .http(Arc::new(Slow(op.clone(), Duration::from_millis(delay))))
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(Duration::from_secs(60))
+    };
+    let mut login = instance_with(config(0), redis.url()).await;
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser.visit(&mut login, &op, "/", "alice").await.status,
+        200
+    );
+    let a = instance_with(config(4500), redis.url()).await;
+    let b = instance_with(config(4500), redis.url()).await;
+    clock.advance(61);
+    let before = op.token_requests();
+    let answers = concurrently(10, |i| {
+        let (mut a, mut b, mut jar) = (a.clone(), b.clone(), browser.clone());
+        async move {
+            // B's requests start once A holds the lock and its first lease has run out.
+            if i % 2 == 1 {
+                tokio::time::sleep(Duration::from_millis(3500)).await;
+            }
+            let svc = if i % 2 == 0 { &mut a } else { &mut b };
+            jar.send(svc, "GET", "/api", &[("accept", "application/json")])
+                .await
+        }
+    })
+    .await;
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    assert_eq!(
+        op.token_requests() - before,
+        1,
+        "one refresh despite the slow provider"
     );
 }

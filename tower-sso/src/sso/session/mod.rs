@@ -6,7 +6,7 @@ pub mod cookie;
 pub mod redis;
 mod store;
 
-pub use self::store::{BoxFuture, CookieStore, DEFAULT_COOKIE_BUDGET, SessionStore};
+pub use self::store::{BoxFuture, CookieStore, DEFAULT_COOKIE_BUDGET, SessionStore, StoreError};
 
 use oidc_core::secret::TokenSecret;
 use serde::{Deserialize, Serialize};

@@ -17,13 +17,168 @@ use redis::aio::ConnectionManager;
 use super::Session;
 use super::codec::Codec;
 use super::cookie::{self, CookieAttributes};
-use super::store::{BoxFuture, SessionStore};
+use super::store::{BoxFuture, SessionStore, StoreError};
 use crate::error::ConfigError;
+
+/// Where Redis is, as oauth2-proxy configures it.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedisTopology {
+    /// One server: `--redis-connection-url` (`redis://[:password@]host:port/db`,
+    /// `rediss://` for TLS).
+    Single(String),
+    /// A master found through Sentinel: `--redis-use-sentinel`,
+    /// `--redis-sentinel-master-name`, `--redis-sentinel-connection-urls`,
+    /// `--redis-password` (the master's), `--redis-sentinel-password`.
+    Sentinel {
+        /// The monitored master's name.
+        master_name: String,
+        /// The sentinels' URLs (`redis://host:26379`).
+        sentinels: Vec<String>,
+        /// The master's password, if any.
+        password: Option<String>,
+        /// The sentinels' password, if any.
+        sentinel_password: Option<String>,
+    },
+    /// A Redis Cluster: `--redis-use-cluster`, `--redis-cluster-connection-urls` (any
+    /// of its nodes), `--redis-password`.
+    Cluster {
+        /// Seed nodes' URLs.
+        nodes: Vec<String>,
+        /// The nodes' password, if any.
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for RedisTopology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs may carry passwords: show the kind and the node count only.
+        match self {
+            RedisTopology::Single(_) => f.write_str("Single"),
+            RedisTopology::Sentinel {
+                master_name,
+                sentinels,
+                ..
+            } => f
+                .debug_struct("Sentinel")
+                .field("master_name", master_name)
+                .field("sentinels", &sentinels.len())
+                .finish_non_exhaustive(),
+            RedisTopology::Cluster { nodes, .. } => f
+                .debug_struct("Cluster")
+                .field("nodes", &nodes.len())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// A connection to whichever topology, answering Redis commands.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+    Sentinel(Arc<SentinelConn>),
+}
+
+/// The master behind Sentinel: resolved on first use and again after a failure (a failover
+/// leaves the old address answering READONLY or not at all).
+struct SentinelConn {
+    client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    current: std::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+}
+
+fn connection_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+}
+
+impl SentinelConn {
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        if let Some(conn) = self.current.lock().ok().and_then(|c| c.clone()) {
+            return Ok(conn);
+        }
+        let mut client = self.client.lock().await;
+        let conn = client
+            .get_async_connection_with_config(&connection_config())
+            .await?;
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Forgets the master after an error that says it moved or went away; `true` then
+    /// (the command is worth one more try against the master Sentinel names now).
+    fn on_error(&self, e: &redis::RedisError) -> bool {
+        let moved = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
+        if moved && let Ok(mut current) = self.current.lock() {
+            *current = None;
+        }
+        moved
+    }
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(s) => Box::pin(async move {
+                // Once more with the master Sentinel names now, if the old one went away.
+                let mut conn = s.connection().await?;
+                match conn.req_packed_command(cmd).await {
+                    Err(e) if s.on_error(&e) => s.connection().await?.req_packed_command(cmd).await,
+                    result => result,
+                }
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(s) => Box::pin(async move {
+                let mut conn = s.connection().await?;
+                match conn.req_packed_commands(pipeline, offset, count).await {
+                    Err(e) if s.on_error(&e) => {
+                        s.connection()
+                            .await?
+                            .req_packed_commands(pipeline, offset, count)
+                            .await
+                    }
+                    result => result,
+                }
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(_) => 0,
+        }
+    }
+}
 
 /// The Redis session store.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     codec: Arc<Codec>,
     attrs: CookieAttributes,
     prefix: String,
@@ -40,27 +195,114 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://[:password@]host:port/db`, `rediss://` for TLS). Sessions
-    /// expire after `ttl` (the cookie's lifetime; at least a minute).
+    /// Connects to one server at `url` (`redis://[:password@]host:port/db`, `rediss://`
+    /// for TLS). Sessions expire after `ttl` (the cookie's lifetime; at least a minute).
     pub async fn connect(
         url: &str,
         codec: Arc<Codec>,
         attrs: CookieAttributes,
         ttl: Duration,
     ) -> Result<RedisStore, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            what: "redis-connection-url",
-            reason,
+        Self::connect_to(&RedisTopology::Single(url.to_owned()), codec, attrs, ttl).await
+    }
+
+    /// Connects to `topology`: one server, a master behind Sentinel, or a Cluster.
+    pub async fn connect_to(
+        topology: &RedisTopology,
+        codec: Arc<Codec>,
+        attrs: CookieAttributes,
+        ttl: Duration,
+    ) -> Result<RedisStore, ConfigError> {
+        let conn = match topology {
+            RedisTopology::Single(url) => {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    what: "redis-connection-url",
+                    reason,
+                };
+                let client =
+                    redis::Client::open(url.as_str()).map_err(|e| invalid(e.to_string()))?;
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_number_of_retries(2);
+                Conn::Single(
+                    client
+                        .get_connection_manager_with_config(config)
+                        .await
+                        .map_err(|e| invalid(format!("cannot connect: {e}")))?,
+                )
+            }
+            RedisTopology::Cluster { nodes, password } => {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    what: "redis-cluster-connection-urls",
+                    reason,
+                };
+                if nodes.is_empty() {
+                    return Err(invalid("at least one node is needed".into()));
+                }
+                let mut builder = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(Duration::from_secs(2))
+                    .response_timeout(Duration::from_secs(2));
+                if let Some(password) = password {
+                    builder = builder.password(password.clone());
+                }
+                let client = builder.build().map_err(|e| invalid(e.to_string()))?;
+                Conn::Cluster(
+                    client
+                        .get_async_connection()
+                        .await
+                        .map_err(|e| invalid(format!("cannot connect: {e}")))?,
+                )
+            }
+            RedisTopology::Sentinel {
+                master_name,
+                sentinels,
+                password,
+                sentinel_password,
+            } => {
+                let invalid = |reason: String| ConfigError::Invalid {
+                    what: "redis-sentinel-connection-urls",
+                    reason,
+                };
+                if sentinels.is_empty() || master_name.is_empty() {
+                    return Err(invalid(
+                        "a master name and at least one sentinel are needed".into(),
+                    ));
+                }
+                let mut infos = Vec::new();
+                for url in sentinels {
+                    let mut info = redis::IntoConnectionInfo::into_connection_info(url.as_str())
+                        .map_err(|e| invalid(e.to_string()))?;
+                    if let Some(p) = sentinel_password {
+                        let settings = info.redis_settings().clone().set_password(p.clone());
+                        info = info.set_redis_settings(settings);
+                    }
+                    infos.push(info);
+                }
+                let mut node = redis::RedisConnectionInfo::default();
+                if let Some(p) = password {
+                    node = node.set_password(p.clone());
+                }
+                let node = redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(node);
+                let client = redis::sentinel::SentinelClient::build(
+                    infos,
+                    master_name.clone(),
+                    Some(node),
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(|e| invalid(e.to_string()))?;
+                let sentinel = Arc::new(SentinelConn {
+                    client: tokio::sync::Mutex::new(client),
+                    current: std::sync::Mutex::new(None),
+                });
+                sentinel
+                    .connection()
+                    .await
+                    .map_err(|e| invalid(format!("cannot reach master {master_name:?}: {e}")))?;
+                Conn::Sentinel(sentinel)
+            }
         };
-        let client = redis::Client::open(url).map_err(|e| invalid(e.to_string()))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| invalid(format!("cannot connect: {e}")))?;
         Ok(RedisStore {
             conn,
             codec,
@@ -105,7 +347,17 @@ impl RedisStore {
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
         let mut conn = self.conn.clone();
-        if let Err(e) = conn.del::<_, ()>(keys).await {
+        // A Cluster refuses a DEL of keys in several slots (CROSSSLOT).
+        let result = if matches!(conn, Conn::Cluster(_)) {
+            let mut result = Ok(());
+            for key in keys {
+                result = result.and(conn.del::<_, ()>(key).await);
+            }
+            result
+        } else {
+            conn.del::<_, ()>(keys).await
+        };
+        if let Err(e) = result {
             tracing::warn!(error = %e, "redis delete failed");
         }
     }
@@ -130,46 +382,55 @@ impl SessionStore for RedisStore {
         &'a self,
         headers: &'a HeaderMap,
         session: &'a Session,
-    ) -> BoxFuture<'a, Vec<HeaderValue>> {
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>> {
         Box::pin(async move {
-            let Ok(value) = self
+            let value = self
                 .codec
                 .seal(&format!("redis:{}", session.id), &session.to_bytes())
-            else {
-                return Vec::new();
-            };
+                .map_err(|e| StoreError(e.to_string()))?;
             let ttl = self.ttl.as_millis() as u64;
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET")
+            // The session, then its sid and sub indexes: one pipeline, or in a Cluster one
+            // per key (the keys live in different slots).
+            let mut pipes = vec![redis::pipe()];
+            pipes[0]
+                .cmd("SET")
                 .arg(self.key(&session.id))
                 .arg(value)
                 .arg("PX")
                 .arg(ttl)
                 .ignore();
+            let cluster = matches!(self.conn, Conn::Cluster(_));
             for (kind, v) in [
                 ("sid", session.user.sid.as_deref()),
                 ("sub", Some(session.user.sub.as_str())),
             ] {
                 if let Some(v) = v {
+                    if cluster {
+                        pipes.push(redis::pipe());
+                    }
                     let index = self.index(kind, v);
+                    let pipe = pipes.last_mut().expect("one pipeline at least");
                     pipe.cmd("SADD").arg(&index).arg(&session.id).ignore();
                     pipe.cmd("PEXPIRE").arg(&index).arg(ttl).ignore();
                 }
             }
             let mut conn = self.conn.clone();
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                tracing::warn!(error = %e, "redis write failed; the session is not kept");
-                return Vec::new();
+            for pipe in &pipes {
+                if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                    tracing::warn!(error = %e, "redis write failed; the session is not kept");
+                    return Err(StoreError(format!("redis: {e}")));
+                }
             }
             // The cookie carries the ticket only; it changes only with a new session.
             if self.ticket(headers).as_deref() == Some(session.id.as_str()) {
-                return Vec::new();
+                return Ok(Vec::new());
             }
             let present = cookie::present_names(headers, &self.attrs.name);
-            match self.codec.seal(&self.attrs.name, session.id.as_bytes()) {
-                Ok(sealed) => header_values(cookie::set(&self.attrs, &sealed, &present)),
-                Err(_) => Vec::new(),
-            }
+            let sealed = self
+                .codec
+                .seal(&self.attrs.name, session.id.as_bytes())
+                .map_err(|e| StoreError(e.to_string()))?;
+            Ok(header_values(cookie::set(&self.attrs, &sealed, &present)))
         })
     }
 

@@ -10,17 +10,24 @@ use super::Session;
 use super::codec::Codec;
 use super::cookie::{self, CookieAttributes};
 
+/// Why a session could not be stored (the store is unreachable, say). The message names
+/// the store, never a token.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("session store unavailable: {0}")]
+pub struct StoreError(pub String);
+
 /// Loads and saves sessions. Any failure to load is "no session" (the user logs in
 /// again), never an error page.
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The session the request's cookies carry, if any and valid.
     fn load<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Option<Arc<Session>>>;
-    /// Stores `session`; returns the `Set-Cookie` values to send.
+    /// Stores `session`; returns the `Set-Cookie` values to send (none when the cookie
+    /// does not change), or why the session could not be stored.
     fn save<'a>(
         &'a self,
         headers: &'a HeaderMap,
         session: &'a Session,
-    ) -> BoxFuture<'a, Vec<HeaderValue>>;
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>>;
     /// Ends the session the request carries; returns the `Set-Cookie` values to send.
     fn clear<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Vec<HeaderValue>>;
 
@@ -171,7 +178,7 @@ impl SessionStore for CookieStore {
         &'a self,
         headers: &'a HeaderMap,
         session: &'a Session,
-    ) -> BoxFuture<'a, Vec<HeaderValue>> {
+    ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>> {
         let present = cookie::present_names(headers, &self.attrs.name);
         let lines = match self.codec.seal(&self.attrs.name, &session.to_bytes()) {
             Ok(sealed) => {
@@ -191,10 +198,10 @@ impl SessionStore for CookieStore {
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot seal the session");
-                Vec::new()
+                return Box::pin(std::future::ready(Err(StoreError(e.to_string()))));
             }
         };
-        Box::pin(std::future::ready(header_values(lines)))
+        Box::pin(std::future::ready(Ok(header_values(lines))))
     }
 
     fn clear<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Vec<HeaderValue>> {
