@@ -8,6 +8,13 @@
 //   OP_CLIENT_JWKS_FILE  public JWKS of the `client-private-key-jwt` client; that
 //                        client exists only when this is set
 //   OP_ID_TOKEN_ALG      id_token_signed_response_alg of every client (default RS256)
+//   OP_APP_ORIGIN        origin of a relying party served by a test (http://127.0.0.1:PORT):
+//                        adds the client `client-app` (secret `secret-app-...`) whose
+//                        redirect URI is ORIGIN/oauth2/callback and whose back-channel
+//                        logout URI is ORIGIN/oauth2/backchannel_logout (sid required)
+//   OP_ROTATE_REFRESH    "1": every refresh token is single use (rotated on refresh)
+//
+// Accounts: any login works; a login starting with `big-` has 300 long group names.
 //
 // Prints exactly one line `READY http://127.0.0.1:PORT` on stdout once listening
 // (that URL is the issuer). Everything else goes to stderr. Exits on SIGTERM,
@@ -110,6 +117,20 @@ if (process.env.OP_CLIENT_JWKS_FILE) {
   });
 }
 
+if (process.env.OP_APP_ORIGIN) {
+  const origin = process.env.OP_APP_ORIGIN;
+  clients.push({
+    ...common,
+    client_id: 'client-app',
+    client_secret: 'secret-app-0123456789-0123456789-abcdefghijk',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [`${origin}/oauth2/callback`, 'http://127.0.0.1/oauth2/callback'],
+    post_logout_redirect_uris: [`${origin}/`, 'http://127.0.0.1/logged-out'],
+    backchannel_logout_uri: `${origin}/oauth2/backchannel_logout`,
+    backchannel_logout_session_required: true,
+  });
+}
+
 // The one resource server: access tokens for it are JWTs (typ at+jwt).
 const API_RESOURCE = 'urn:api';
 const API_SCOPES = 'api:read api:write';
@@ -136,6 +157,18 @@ const configuration = {
   // A refresh token for every client allowed the refresh_token grant, with or
   // without offline_access.
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Back-channel logout to a relying party on loopback: the provider refuses to connect
+  // to special-use addresses (SSRF protection); these tests' one RP lives on 127.0.0.1.
+  ...(process.env.OP_APP_ORIGIN
+    ? {
+        fetch: (url, options) => {
+          const { dispatcher, ...rest } = options;
+          return globalThis.fetch(url, rest);
+        },
+      }
+    : {}),
+  // The provider's default rotates for public clients only.
+  ...(process.env.OP_ROTATE_REFRESH === '1' ? { rotateRefreshToken: () => true } : {}),
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -146,7 +179,9 @@ const configuration = {
           email_verified: true,
           name: `Test User ${id}`,
           preferred_username: id,
-          groups: ['group1', 'group2'],
+          groups: id.startsWith('big-')
+            ? Array.from({ length: 300 }, (_, i) => `group-with-a-long-name-${String(i).padStart(4, '0')}`)
+            : ['group1', 'group2'],
         };
       },
     };
@@ -224,7 +259,8 @@ server.listen(parsePort(), HOST, () => {
     process.exit(2);
   }
   provider.on('server_error', (ctx, err) => log('server_error', err));
-  provider.on('backchannel.error', (ctx, err) => log('backchannel.error', err.message));
+  provider.on('backchannel.error', (ctx, err, client, accountId, sid) =>
+    log('backchannel.error', client?.clientId, err.message, err.cause?.message || ''));
   server.on('request', provider.callback());
   process.stdout.write(`READY ${issuer}\n`);
 });

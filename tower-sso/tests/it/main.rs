@@ -4,6 +4,7 @@
 
 mod browser;
 mod config;
+mod e2e;
 mod ext_authz;
 mod interop;
 mod istio;
