@@ -146,10 +146,18 @@ where
                         return Ok(denied(false).map(Either::Right));
                     }
                     Some(CustomProvider::Sso(sso)) => {
-                        // The request needs a login session; SSO answers when there is none.
-                        let Some(session) = sso.session(&parts.headers).await else {
+                        // The request needs a login session (refreshed when due); SSO
+                        // answers when there is none.
+                        let (session, cookies) = sso.session_refreshed(&parts.headers).await;
+                        for cookie in cookies {
+                            downstream.append(http::header::SET_COOKIE, cookie);
+                        }
+                        let Some(session) = session else {
                             let request = Request::from_parts(parts, ());
-                            let answer = sso.unauthenticated_response(request).await;
+                            let mut answer = sso.unauthenticated_response(request).await;
+                            for (name, value) in &downstream {
+                                answer.headers_mut().append(name.clone(), value.clone());
+                            }
                             return Ok(answer.map(Either::Right));
                         };
                         let identity = crate::sso::session_identity(&session.user);

@@ -501,6 +501,36 @@ impl Sso {
         }
     }
 
+    /// The session a request carries, refreshed when due: the session (none when it
+    /// ended, a failed refresh included) and the `Set-Cookie` values the response must
+    /// carry (the refreshed session, or its removal).
+    pub async fn session_refreshed(
+        &self,
+        headers: &HeaderMap,
+    ) -> (Option<Arc<Session>>, Vec<HeaderValue>) {
+        let Some(current) = self.session(headers).await else {
+            return (None, Vec::new());
+        };
+        if !self.needs_refresh(&current, self.now()) {
+            return (Some(current), Vec::new());
+        }
+        match self.refresh(&current).await {
+            Some(fresh) => {
+                let cookies = match self.inner.store.save(headers, &fresh).await {
+                    Ok(cookies) => cookies,
+                    // This request goes on with the fresh tokens; the next one refreshes
+                    // again (or finds what another replica stored).
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the refreshed session cannot be stored");
+                        Vec::new()
+                    }
+                };
+                (Some(fresh), cookies)
+            }
+            None => (None, self.inner.store.clear(headers).await),
+        }
+    }
+
     /// True when `session` should be refreshed at `now`: it has a refresh token, and the
     /// access token expires within a minute (a quarter of its lifetime for short-lived
     /// tokens) or `cookie_refresh` has passed.
@@ -879,30 +909,7 @@ impl Sso {
             let req = Request::from_parts(req, body);
             return inner.call(req).await.map(|r| r.map(Either::Left));
         }
-        let mut session = self.session(&req.headers).await;
-        let mut set_cookies = Vec::new();
-        if let Some(current) = &session
-            && self.needs_refresh(current, self.now())
-        {
-            match self.refresh(current).await {
-                Some(fresh) => {
-                    set_cookies = match self.inner.store.save(&req.headers, &fresh).await {
-                        Ok(cookies) => cookies,
-                        // This request goes on with the fresh tokens; the next one refreshes
-                        // again (or finds what another replica stored).
-                        Err(e) => {
-                            tracing::warn!(error = %e, "the refreshed session cannot be stored");
-                            Vec::new()
-                        }
-                    };
-                    session = Some(fresh);
-                }
-                None => {
-                    set_cookies = self.inner.store.clear(&req.headers).await;
-                    session = None;
-                }
-            }
-        }
+        let (session, mut set_cookies) = self.session_refreshed(&req.headers).await;
         if session.is_none() {
             let answer = match action {
                 UnauthenticatedAction::Pass => None,

@@ -320,3 +320,39 @@ async fn a_denial_is_logged_in_an_authorization_span_naming_the_policy() {
     assert!(text.contains("status=403"), "{text}");
     assert!(text.contains("request denied"), "{text}");
 }
+
+#[tokio::test]
+async fn a_custom_sso_provider_refreshes_due_sessions_too() {
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
+    let config = sso(&op)
+        .config()
+        .clone()
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(std::time::Duration::from_secs(60));
+    let sso = Sso::new(config).unwrap();
+    let authz = AuthorizationLayer::new(policies(&["000-custom-oidc.yaml"]), gateway())
+        .custom_provider("httpextauth-oidc", CustomProvider::Sso(sso.clone()));
+    let mut svc = SsoLayer::new(sso).layer(authz.layer(tower::service_fn(app)));
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+    clock.advance(61);
+    let before = op.token_requests();
+    let page = browser
+        .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(op.token_requests() - before, 1, "refreshed once");
+    assert!(
+        page.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("_oauth2_proxy=")),
+        "the refreshed session reaches the browser"
+    );
+    // And the next request needs no refresh.
+    let again = browser
+        .send(&mut svc, "GET", "/", &[("accept", "text/html")])
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(op.token_requests() - before, 1);
+}
