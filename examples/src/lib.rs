@@ -3,7 +3,7 @@
 //! helper to serve any tower service with hyper.
 //!
 //! - `authz-check` (bin): decide a request against Istio policies (see ARCHITECTURE.md).
-//! - `axum_app`, `hyper_app` (examples): the demo application behind `SsoLayer`, with a
+//! - `axum-app`, `hyper-app` (bins): the demo application behind `SsoLayer`, with a
 //!   built-in development provider, in axum and in plain hyper.
 
 pub mod demo_app;

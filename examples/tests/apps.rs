@@ -7,9 +7,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tower::ServiceBuilder;
-use tower_sso::SsoLayer;
-
 /// A client with a cookie jar of its own and redirects off.
 struct Client {
     http: reqwest::Client,
@@ -117,53 +114,77 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// A demo binary started on a free port, killed on drop.
+struct Running {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Running {
+    /// Starts `exe` and reads the URL it prints (`open http://127.0.0.1:PORT/ ...`).
+    fn start(exe: &str) -> Running {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(exe)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{exe}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{exe} printed no URL within 30 s"));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Running { child, url }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[tokio::test]
 async fn axum_app_login_shows_claims_and_signs_out() {
-    let demo = examples::start_demo(0).await.unwrap();
-    let app = examples::demo_app::router().layer(SsoLayer::new(demo.sso));
-    let app_url = demo.app_url.clone();
-    tokio::spawn(async move { axum::serve(demo.app_listener, app).await });
+    let app = Running::start(env!("CARGO_BIN_EXE_axum-app"));
     let mut client = Client::new();
-    let page = client.log_in(&app_url, "alice").await;
+    let page = client.log_in(&app.url, "alice").await;
     assert!(page.contains("Hello, alice"), "{page}");
     assert!(page.contains("\"groups\""), "the decoded claims are shown");
     let out = client
         .request(
             reqwest::Method::GET,
-            &format!("{app_url}/oauth2/sign_out"),
+            &format!("{}/oauth2/sign_out", app.url),
             None,
         )
         .await;
     assert_eq!(out.status(), 302);
     let again = client
-        .request(reqwest::Method::GET, &format!("{app_url}/"), None)
+        .request(reqwest::Method::GET, &format!("{}/", app.url), None)
         .await;
     assert_eq!(again.status(), 302, "signed out: back to the login");
 }
 
 #[tokio::test]
 async fn hyper_app_behind_the_same_layer() {
-    let demo = examples::start_demo(0).await.unwrap();
-    let service = ServiceBuilder::new()
-        .layer(SsoLayer::new(demo.sso))
-        .service(tower::service_fn(
-            |req: http::Request<hyper::body::Incoming>| async move {
-                let email = req
-                    .headers()
-                    .get("x-forwarded-email")
-                    .map(|v| v.to_str().unwrap().to_owned());
-                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
-                    bytes::Bytes::from(format!("hello {email:?}")),
-                )))
-            },
-        ));
-    let app_url = demo.app_url.clone();
-    tokio::spawn(examples::serve::serve(demo.app_listener, service));
+    let app = Running::start(env!("CARGO_BIN_EXE_hyper-app"));
     let mut client = Client::new();
-    let page = client.log_in(&app_url, "bob").await;
-    assert_eq!(page, "hello Some(\"bob@example.com\")");
+    let page = client.log_in(&app.url, "bob").await;
+    assert_eq!(page, "hello bob@example.com\n");
     let api = reqwest::Client::new()
-        .get(format!("{app_url}/"))
+        .get(format!("{}/", app.url))
         .header("accept", "application/json")
         .send()
         .await

@@ -1,7 +1,7 @@
 //! The demo application in axum behind `SsoLayer`, with a built-in development provider:
 //!
 //! ```text
-//! cargo run -p examples --example axum_app [PORT]
+//! cargo run -p examples --bin axum-app [PORT]
 //! ```
 //!
 //! Open the printed URL, log in as `alice` or `bob` (the password is the user name), see

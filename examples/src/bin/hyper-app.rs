@@ -2,7 +2,7 @@
 //! `tower::ServiceBuilder`, no framework needed.
 //!
 //! ```text
-//! cargo run -p examples --example hyper_app [PORT]
+//! cargo run -p examples --bin hyper-app [PORT]
 //! ```
 
 use std::convert::Infallible;
