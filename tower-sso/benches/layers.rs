@@ -3,7 +3,8 @@
 //!
 //! (a) SsoLayer with a valid cookie session; (b) JwtAuthLayer with a valid RS256 bearer
 //! token and warm keys, next to the bare signature verification of that token; (c) both
-//! plus an AuthorizationLayer with 100 policies.
+//! plus an AuthorizationLayer with 100 policies: the cookie session's ID token goes
+//! upstream as the bearer, JwtAuthLayer verifies it, the policies decide.
 
 #![allow(clippy::unwrap_used)] // Set-up failures should stop the bench loudly.
 
@@ -28,13 +29,20 @@ fn handler_router() -> Router {
     Router::new().route("/api/orders", get(|| async { "ok" }))
 }
 
-fn policies(n: usize, jwks: &str) -> String {
+/// A RequestAuthentication for `iss` / `aud` and `n` AuthorizationPolicies of two rules
+/// each; only the last admits members of `group`.
+fn policies(n: usize, iss: &str, aud: &str, jwks: &str, group: &str) -> String {
     let mut yaml = format!(
-        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: jwt, namespace: shop}}\nspec:\n  jwtRules: [{{issuer: \"{ISS}\", audiences: [orders], jwks: '{jwks}'}}]\n"
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: jwt, namespace: shop}}\nspec:\n  jwtRules: [{{issuer: \"{iss}\", audiences: [{aud}], jwks: '{jwks}'}}]\n"
     );
     for i in 0..n {
+        let g = if i + 1 == n {
+            group.to_owned()
+        } else {
+            format!("group-{i}")
+        };
         yaml.push_str(&format!(
-            "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p{i:03}, namespace: shop}}\nspec:\n  rules:\n  - from: [{{source: {{requestPrincipals: [\"{ISS}/user-{i}\"]}}}}]\n    to: [{{operation: {{methods: [GET], paths: [\"/api/v{i}/*\"]}}}}]\n  - when: [{{key: \"request.auth.claims[groups]\", values: [\"group-{i}\"]}}]\n"
+            "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p{i:03}, namespace: shop}}\nspec:\n  rules:\n  - from: [{{source: {{requestPrincipals: [\"{iss}/user-{i}\"]}}}}]\n    to: [{{operation: {{methods: [GET], paths: [\"/api/v{i}/*\"]}}}}]\n  - when: [{{key: \"request.auth.claims[groups]\", values: [\"{g}\"]}}]\n"
         ));
     }
     yaml
@@ -66,7 +74,7 @@ fn bench(c: &mut Criterion) {
     .http(Arc::new(op.clone()));
     let sso = Sso::new(config).unwrap();
     let sso_svc = ServiceBuilder::new()
-        .layer(SsoLayer::new(sso))
+        .layer(SsoLayer::new(sso.clone()))
         .service(handler_router());
     let cookie = rt.block_on(async {
         let start = sso_svc
@@ -103,15 +111,36 @@ fn bench(c: &mut Criterion) {
             .join("; ")
     });
 
-    let set1 =
-        Arc::new(PolicySet::from_yaml(&policies(0, &jwks), CompileOptions::default()).unwrap());
-    let set100 =
-        Arc::new(PolicySet::from_yaml(&policies(100, &jwks), CompileOptions::default()).unwrap());
+    let set1 = Arc::new(
+        PolicySet::from_yaml(
+            &policies(0, ISS, "orders", &jwks, "-"),
+            CompileOptions::default(),
+        )
+        .unwrap(),
+    );
+    // (c) trusts the development provider that issued the session's ID token.
+    let dev_jwks = String::from_utf8(
+        op.handle(
+            Request::get("http://127.0.0.1:9/jwks")
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .into_body(),
+    )
+    .unwrap();
+    let set100 = Arc::new(
+        PolicySet::from_yaml(
+            &policies(100, "http://127.0.0.1:9", "dev-client", &dev_jwks, "admins"),
+            CompileOptions::default(),
+        )
+        .unwrap(),
+    );
     let workload = Workload::new("shop", [("app", "orders")]);
     let jwt_svc = ServiceBuilder::new()
         .layer(JwtAuthLayer::new(set1, workload.clone()))
         .service(handler_router());
     let all_svc = ServiceBuilder::new()
+        .layer(SsoLayer::new(sso.clone()))
         .layer(JwtAuthLayer::new(set100.clone(), workload.clone()))
         .layer(AuthorizationLayer::new(set100, workload))
         .service(handler_router());
@@ -156,7 +185,7 @@ fn bench(c: &mut Criterion) {
         assert_eq!(
             all_svc
                 .clone()
-                .oneshot(with_bearer())
+                .oneshot(with_cookie())
                 .await
                 .unwrap()
                 .status(),
@@ -180,8 +209,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("b_jwt_auth_rs256", |b| {
         b.iter(|| rt.block_on(jwt_svc.clone().oneshot(black_box(with_bearer()))))
     });
-    g.bench_function("c_jwt_and_100_policies", |b| {
-        b.iter(|| rt.block_on(all_svc.clone().oneshot(black_box(with_bearer()))))
+    g.bench_function("c_sso_jwt_and_100_policies", |b| {
+        b.iter(|| rt.block_on(all_svc.clone().oneshot(black_box(with_cookie()))))
     });
     g.finish();
 }

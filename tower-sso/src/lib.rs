@@ -56,9 +56,17 @@
 //!   4096 bytes; Secure, HttpOnly, SameSite=Lax; a tampered, swapped or foreign cookie means
 //!   logging in again. Tokens are refreshed once per session however many requests ask.
 //! - Browsers are redirected to log in; API clients (JSON, XHR, bearer, non-GET) get 401.
+//! - Configuration as oauth2-proxy's options ([`sso::settings::SsoSettings`]: TOML, YAML,
+//!   `OAUTH2_PROXY_*` variables), checked when built.
+//!
+//! ## Istio's CUSTOM action
+//! A CUSTOM policy's provider is an in-process [`Sso`] or a remote authorizer
+//! ([`ExtAuthzHttp`], Istio's `envoyExtAuthzHttp`: an existing oauth2-proxy, say). An
+//! [`SsoLayer`] over [`ext_authz::IdentityEcho`] is such an authorizer itself.
 //!
 //! ## Features
-//! Default: none beyond the reqwest HTTP client of `oidc-core`.
+//! - `redis`: sessions in Redis (one server, Sentinel or Cluster), only a ticket in the
+//!   cookie, shared by any number of replicas.
 
 pub mod authz;
 pub mod error;
