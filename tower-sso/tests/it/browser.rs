@@ -11,6 +11,26 @@ use http_body_util::{BodyExt as _, Full};
 use oidc_core::testing::DevProvider;
 use tower::{Service, ServiceExt as _};
 
+/// The development provider's issuer in these tests (nothing listens there: the provider
+/// answers in-process, as the configuration's HTTP client).
+pub(crate) const DEV_ISSUER: &str = "http://127.0.0.1:9";
+/// The cookie secret of the tests' configurations.
+pub(crate) const COOKIE_SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+
+/// The SSO configuration for the in-process development provider `op` (client
+/// `dev-client`), for an application at `http://127.0.0.1:8080`.
+pub(crate) fn dev_config(op: &DevProvider) -> tower_sso::SsoConfig {
+    tower_sso::SsoConfig::new(
+        DEV_ISSUER,
+        "dev-client",
+        "dev-secret",
+        "http://127.0.0.1:8080/oauth2/callback",
+        COOKIE_SECRET,
+    )
+    .unwrap()
+    .http(std::sync::Arc::new(op.clone()))
+}
+
 /// The demo application: echoes the request headers it received as JSON.
 pub(crate) async fn app(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
     let headers: BTreeMap<String, String> = req

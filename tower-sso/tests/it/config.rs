@@ -12,14 +12,12 @@ use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
 use crate::browser::{Browser, Logs, app};
 
-const ISS: &str = "http://127.0.0.1:9";
-const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+const ISS: &str = crate::browser::DEV_ISSUER;
+const SECRET: &str = crate::browser::COOKIE_SECRET;
 const REDIRECT: &str = "http://127.0.0.1:8080/oauth2/callback";
 
 fn config(op: &DevProvider) -> SsoConfig {
-    SsoConfig::new(ISS, "dev-client", "dev-secret", REDIRECT, SECRET)
-        .unwrap()
-        .http(Arc::new(op.clone()))
+    crate::browser::dev_config(op)
 }
 
 fn invalid_field(err: ConfigError) -> &'static str {

@@ -16,7 +16,7 @@ use crate::provider::{self, OidcProvider};
 
 const CLIENT: &str = "client-app";
 const CLIENT_SECRET: &str = "secret-app-0123456789-0123456789-abcdefghijk";
-const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+const SECRET: &str = crate::browser::COOKIE_SECRET;
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// Counts the refresh-token grants the provider is sent.

@@ -11,11 +11,11 @@ use authz_policy::{CompileOptions, PolicySet, Workload};
 use oidc_core::testing::DevProvider;
 use tower::Layer as _;
 use tower_sso::ext_authz::IdentityEcho;
-use tower_sso::{AuthorizationLayer, CustomProvider, ExtAuthzHttp, Sso, SsoConfig, SsoLayer};
+use tower_sso::{AuthorizationLayer, CustomProvider, ExtAuthzHttp, Sso, SsoLayer};
 
 use crate::browser::{Browser, app};
 
-const ISS: &str = "http://127.0.0.1:9";
+const ISS: &str = crate::browser::DEV_ISSUER;
 
 /// Serves `svc` on a loopback port; counts the requests it gets.
 async fn serve<S>(svc: S) -> (String, Arc<AtomicUsize>)
@@ -69,15 +69,7 @@ fn oauth2_proxy(
 + Send
 + Sync
 + 'static {
-    let config = SsoConfig::new(
-        ISS,
-        "dev-client",
-        "dev-secret",
-        "http://127.0.0.1:8080/oauth2/callback",
-        "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
-    )
-    .unwrap()
-    .http(Arc::new(op.clone()));
+    let config = crate::browser::dev_config(&op);
     let sso = SsoLayer::new(Sso::new(config).unwrap()).layer(IdentityEcho::new(&[]));
     tower::ServiceBuilder::new()
         .map_response(|r: http::Response<_>| r.map(axum::body::Body::new))

@@ -13,7 +13,7 @@ use crate::browser::{Answer, Browser as Jar, app};
 use crate::provider::{self, OidcProvider};
 
 const CALLBACK: &str = "http://127.0.0.1/oauth2/callback";
-const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+const SECRET: &str = crate::browser::COOKIE_SECRET;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn clock() -> FixedClock {

@@ -7,7 +7,7 @@ use authz_policy::{CompileOptions, PolicySet, Workload};
 use oidc_core::testing::DevProvider;
 use tower::{Layer as _, ServiceBuilder};
 use tower_sso::sso::rules::MatchRules;
-use tower_sso::{AuthorizationLayer, CustomProvider, JwtAuthLayer, Sso, SsoConfig, SsoLayer};
+use tower_sso::{AuthorizationLayer, CustomProvider, JwtAuthLayer, Sso, SsoLayer};
 
 use crate::browser::{Browser, app};
 
@@ -116,20 +116,12 @@ async fn opt_in_401_for_requests_denied_for_want_of_a_token() {
     assert_eq!(answer.headers["www-authenticate"], "Bearer");
 }
 
-const ISS: &str = "http://127.0.0.1:9";
+const ISS: &str = crate::browser::DEV_ISSUER;
 
 fn sso(op: &DevProvider) -> Sso {
-    let config = SsoConfig::new(
-        ISS,
-        "dev-client",
-        "dev-secret",
-        "http://127.0.0.1:8080/oauth2/callback",
-        "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
-    )
-    .unwrap()
-    .http(Arc::new(op.clone()))
-    // The SSO layer only serves its endpoints here; the CUSTOM policy decides.
-    .rules(MatchRules::authenticate_if_matched(vec![]));
+    let config = crate::browser::dev_config(op)
+        // The SSO layer only serves its endpoints here; the CUSTOM policy decides.
+        .rules(MatchRules::authenticate_if_matched(vec![]));
     Sso::new(config).unwrap()
 }
 

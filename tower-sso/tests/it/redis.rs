@@ -90,8 +90,8 @@ impl Drop for RedisServer {
     }
 }
 
-pub(crate) const ISS: &str = "http://127.0.0.1:9";
-pub(crate) const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+pub(crate) const ISS: &str = crate::browser::DEV_ISSUER;
+pub(crate) const SECRET: &str = crate::browser::COOKIE_SECRET;
 
 async fn instance(
     op: DevProvider,
@@ -101,16 +101,7 @@ async fn instance(
     Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
     Error = std::convert::Infallible,
 > + Clone {
-    let config = SsoConfig::new(
-        ISS,
-        "dev-client",
-        "dev-secret",
-        "http://127.0.0.1:8080/oauth2/callback",
-        SECRET,
-    )
-    .unwrap()
-    .http(Arc::new(op));
-    instance_with(config, redis_url).await
+    instance_with(crate::browser::dev_config(&op), redis_url).await
 }
 
 async fn instance_with(
@@ -239,17 +230,10 @@ async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
     let op = DevProvider::new(ISS);
     let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
     let config = || {
-        SsoConfig::new(
-            ISS,
-            "dev-client",
-            "dev-secret",
-            "http://127.0.0.1:8080/oauth2/callback",
-            SECRET,
-        )
-        .unwrap()
-        .http(Arc::new(Slow(op.clone(), Duration::from_millis(200))))
-        .clock(Arc::new(clock.clone()))
-        .cookie_refresh(Duration::from_secs(60))
+        crate::browser::dev_config(&op)
+            .http(Arc::new(Slow(op.clone(), Duration::from_millis(200))))
+            .clock(Arc::new(clock.clone()))
+            .cookie_refresh(Duration::from_secs(60))
     };
     let a = instance_with(config(), redis.url()).await;
     let b = instance_with(config(), redis.url()).await;
@@ -291,17 +275,10 @@ async fn a_slow_provider_keeps_the_refresh_lock_alive_past_its_lease() {
     let op = DevProvider::new(ISS);
     let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
     let config = |delay: u64| {
-        SsoConfig::new(
-            ISS,
-            "dev-client",
-            "dev-secret",
-            "http://127.0.0.1:8080/oauth2/callback",
-            SECRET,
-        )
-        .unwrap()
-        .http(Arc::new(Slow(op.clone(), Duration::from_millis(delay))))
-        .clock(Arc::new(clock.clone()))
-        .cookie_refresh(Duration::from_secs(60))
+        crate::browser::dev_config(&op)
+            .http(Arc::new(Slow(op.clone(), Duration::from_millis(delay))))
+            .clock(Arc::new(clock.clone()))
+            .cookie_refresh(Duration::from_secs(60))
     };
     let mut login = instance_with(config(0), redis.url()).await;
     let mut browser = Browser::default();

@@ -4,7 +4,6 @@
 //! --sentinel`).
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oidc_core::testing::DevProvider;
@@ -16,15 +15,7 @@ use crate::browser::Browser;
 use crate::redis::{ISS, RedisServer, SECRET, free_port, instance_on};
 
 fn config(op: &DevProvider) -> SsoConfig {
-    SsoConfig::new(
-        ISS,
-        "dev-client",
-        "dev-secret",
-        "http://127.0.0.1:8080/oauth2/callback",
-        SECRET,
-    )
-    .unwrap()
-    .http(Arc::new(op.clone()))
+    crate::browser::dev_config(op)
 }
 
 /// The base SSO settings as `OAUTH2_PROXY_*` variables, plus `extra`.

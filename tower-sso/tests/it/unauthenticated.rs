@@ -1,8 +1,6 @@
 //! What an unauthenticated request gets, per route (mod_auth_openidc's `OIDCUnAuthAction`),
 //! and how many login attempts a browser keeps in flight.
 
-use std::sync::Arc;
-
 use oidc_core::testing::DevProvider;
 use tower::Layer as _;
 use tower_sso::sso::rules::{MatchRules, PathRule, UnauthenticatedAction};
@@ -10,19 +8,10 @@ use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
 use crate::browser::{Browser, app};
 
-const ISS: &str = "http://127.0.0.1:9";
-const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
+const ISS: &str = crate::browser::DEV_ISSUER;
 
 fn config(op: &DevProvider) -> SsoConfig {
-    SsoConfig::new(
-        ISS,
-        "dev-client",
-        "dev-secret",
-        "http://127.0.0.1:8080/oauth2/callback",
-        SECRET,
-    )
-    .unwrap()
-    .http(Arc::new(op.clone()))
+    crate::browser::dev_config(op)
 }
 
 #[tokio::test]
