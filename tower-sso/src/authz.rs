@@ -172,12 +172,7 @@ where
                                 upstream,
                                 downstream: to_client,
                             } => {
-                                for name in upstream.keys() {
-                                    parts.headers.remove(name);
-                                }
-                                for (name, value) in &upstream {
-                                    parts.headers.append(name.clone(), value.clone());
-                                }
+                                remote.apply_upstream(&mut parts.headers, &upstream);
                                 downstream = to_client;
                             }
                         }

@@ -11,7 +11,9 @@
 //! answer in time, the request is denied with `status_on_error` (403), or allowed with
 //! `fail_open`.
 //!
-//! Knowingly different from Istio: the default `timeout` is 10 s (Istio: 600 s).
+//! Knowingly different from Istio: the default `timeout` is 10 s (Istio: 600 s), and client
+//! headers named by `headersToUpstreamOnAllow` are removed before the authorizer's are set
+//! (Envoy keeps a client's copy of a header the authorizer did not return).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -356,6 +358,29 @@ impl ExtAuthzHttp {
         );
         *r.status_mut() = c.status_on_error;
         Verdict::Deny(r)
+    }
+
+    /// Sets an allowing answer's `upstream` headers on the request, after removing every
+    /// client header that `headers_to_upstream_on_allow` names: a header the authorizer
+    /// did not set this time (no groups, say) cannot then be supplied by the client.
+    /// Knowingly stricter than Envoy, which keeps the client's copy.
+    pub fn apply_upstream(&self, headers: &mut HeaderMap, upstream: &HeaderMap) {
+        let spoofable: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| {
+                self.inner
+                    .to_upstream_on_allow
+                    .iter()
+                    .any(|p| p.matches(n.as_str()))
+            })
+            .cloned()
+            .collect();
+        for name in spoofable {
+            headers.remove(name);
+        }
+        for (name, value) in upstream {
+            headers.append(name.clone(), value.clone());
+        }
     }
 
     /// Asks the service about the request `parts` describes.

@@ -239,6 +239,7 @@ async fn the_check_carries_method_path_host_and_only_the_included_headers() {
                 ("x-tenant-id", "t1"),
                 ("authorization", "Bearer secret"),
                 ("x-auth-request-user", "spoofed"),
+                ("x-auth-request-groups", "admins"),
             ],
         )
         .await;
@@ -254,5 +255,9 @@ async fn the_check_carries_method_path_host_and_only_the_included_headers() {
     let app_saw = answer.json();
     assert_eq!(app_saw["headers"]["x-auth-request-user"], "carol");
     assert!(app_saw["headers"].get("x-other").is_none());
+    assert!(
+        app_saw["headers"].get("x-auth-request-groups").is_none(),
+        "a client copy of a header the authorizer did not set is removed"
+    );
     assert_eq!(answer.headers["set-cookie"], "refreshed=1");
 }
