@@ -130,6 +130,25 @@ impl Browser {
         }
     }
 
+    /// Opens `n` protected pages `/tab/0` .. as a browser before any login finishes, and
+    /// returns where each was sent to log in.
+    pub(crate) async fn open_tabs<S, B>(&mut self, svc: &mut S, n: usize) -> Vec<String>
+    where
+        S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+        B: http_body::Body,
+        B::Error: std::fmt::Debug,
+    {
+        let mut starts = Vec::new();
+        for i in 0..n {
+            let answer = self
+                .send(svc, "GET", &format!("/tab/{i}"), &[("accept", "text/html")])
+                .await;
+            assert_eq!(answer.status, 302, "{}", answer.body);
+            starts.push(answer.location().to_owned());
+        }
+        starts
+    }
+
     /// GET `uri` as a browser; when sent to the provider, logs `user` in there and follows
     /// the redirects back; returns the first answer that is not a redirect.
     pub(crate) async fn visit<S, B>(

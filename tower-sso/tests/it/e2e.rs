@@ -110,8 +110,7 @@ impl World {
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     }
 
-    /// Logs `user` in: `path` on our service, the provider's forms, the callback, and the
-    /// page the callback redirects to.
+    /// Logs `user` in at `path` through the provider.
     async fn log_in<S, B>(
         &self,
         svc: &mut S,
@@ -129,18 +128,7 @@ impl World {
         B: http_body::Body,
         B::Error: std::fmt::Debug,
     {
-        let first = jar.send(svc, "GET", path, &[("accept", "text/html")]).await;
-        assert_eq!(first.status, 302, "{}", first.body);
-        let callback = idp
-            .navigate(first.location(), &self.callback(), Some(user), &[])
-            .await
-            .unwrap_or_else(|e| panic!("{e}\n{}", self.op.logs()));
-        let back = jar
-            .send(svc, "GET", &callback[url::Position::BeforePath..], &[])
-            .await;
-        assert_eq!(back.status, 302, "{}", back.body);
-        jar.send(svc, "GET", back.location(), &[("accept", "text/html")])
-            .await
+        crate::interop::log_in(svc, jar, idp, &self.callback(), path, user).await
     }
 
     /// Ends the user's provider session from the provider's side (another application's
@@ -342,19 +330,7 @@ async fn five_parallel_logins_in_one_browser_all_finish() {
         let mut svc = service(Sso::new(world.config()).unwrap());
         let (mut jar, mut idp) = (Jar::default(), provider::Browser::new());
         // Five tabs opened before any login finishes.
-        let mut starts = Vec::new();
-        for i in 0..5 {
-            let a = jar
-                .send(
-                    &mut svc,
-                    "GET",
-                    &format!("/tab/{i}"),
-                    &[("accept", "text/html")],
-                )
-                .await;
-            assert_eq!(a.status, 302);
-            starts.push(a.location().to_owned());
-        }
+        let starts = jar.open_tabs(&mut svc, 5).await;
         for (i, start) in starts.iter().enumerate() {
             let callback = idp
                 .navigate(start, &world.callback(), Some("carol"), &[])

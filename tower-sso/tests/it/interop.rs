@@ -45,12 +45,14 @@ fn config(op: &OidcProvider, clock: &FixedClock) -> SsoConfig {
     config
 }
 
-/// Logs in through the real provider: our service redirects, the provider's forms are
-/// submitted by the harness, and the callback comes back to our service.
-async fn log_in<S, B>(
+/// Logs `user` in through the real provider: `path` on our service redirects, the
+/// provider's forms are submitted by the harness until it redirects to `callback`, which
+/// goes back to our service; returns the page the callback redirects to.
+pub(crate) async fn log_in<S, B>(
     svc: &mut S,
     jar: &mut Jar,
     idp: &mut provider::Browser,
+    callback: &str,
     path: &str,
     user: &str,
 ) -> Answer
@@ -66,9 +68,9 @@ where
     let first = jar.send(svc, "GET", path, &[("accept", "text/html")]).await;
     assert_eq!(first.status, 302, "{}", first.body);
     let callback = idp
-        .navigate(first.location(), CALLBACK, Some(user), &[])
+        .navigate(first.location(), callback, Some(user), &[])
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     let back = jar
         .send(svc, "GET", &callback[url::Position::BeforePath..], &[])
         .await;
@@ -87,7 +89,15 @@ async fn login_refresh_restart_and_logout_against_oidc_provider() {
         let mut jar = Jar::default();
         let mut idp = provider::Browser::new();
 
-        let page = log_in(&mut svc, &mut jar, &mut idp, "/productpage", "alice").await;
+        let page = log_in(
+            &mut svc,
+            &mut jar,
+            &mut idp,
+            CALLBACK,
+            "/productpage",
+            "alice",
+        )
+        .await;
         assert_eq!(page.status, 200, "{}", page.body);
         let seen = page.json();
         assert_eq!(seen["path"], "/productpage");

@@ -309,19 +309,7 @@ async fn five_parallel_logins_in_one_browser_all_finish() {
     let op = DevProvider::new(ISS);
     let mut svc = service(config(&op));
     let mut browser = Browser::default();
-    let mut starts = Vec::new();
-    for i in 0..5 {
-        let r = browser
-            .send(
-                &mut svc,
-                "GET",
-                &format!("/tab/{i}"),
-                &[("accept", "text/html")],
-            )
-            .await;
-        assert_eq!(r.status, 302);
-        starts.push(r.location().to_owned());
-    }
+    let starts = browser.open_tabs(&mut svc, 5).await;
     // Finish them in reverse order, as tabs do.
     for (i, start) in starts.iter().enumerate().rev() {
         let callback = op.login(start, "alice").unwrap();

@@ -67,19 +67,7 @@ async fn a_sixth_login_attempt_replaces_the_oldest_state_cookie() {
     let op = DevProvider::new(ISS);
     let mut svc = SsoLayer::new(Sso::new(config(&op)).unwrap()).layer(tower::service_fn(app));
     let mut browser = Browser::default();
-    let mut logins = Vec::new();
-    for i in 0..5 {
-        let a = browser
-            .send(
-                &mut svc,
-                "GET",
-                &format!("/tab/{i}"),
-                &[("accept", "text/html")],
-            )
-            .await;
-        assert_eq!(a.status, 302);
-        logins.push(a.location().to_owned());
-    }
+    let mut logins = browser.open_tabs(&mut svc, 5).await;
     let states = |b: &Browser| b.jar.keys().filter(|k| k.contains("_csrf_")).count();
     assert_eq!(states(&browser), 5);
     let sixth = browser
