@@ -12,6 +12,7 @@ use tower::Layer as _;
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
 use crate::browser::{Answer, Browser as Jar, app, concurrently};
+use crate::interop::finish_login;
 use crate::provider::{self, OidcProvider};
 
 const CLIENT: &str = "client-app";
@@ -332,13 +333,15 @@ async fn five_parallel_logins_in_one_browser_all_finish() {
         // Five tabs opened before any login finishes.
         let starts = jar.open_tabs(&mut svc, 5).await;
         for (i, start) in starts.iter().enumerate() {
-            let callback = idp
-                .navigate(start, &world.callback(), Some("carol"), &[])
-                .await
-                .unwrap_or_else(|e| panic!("{e}\n{}", world.op.logs()));
-            let back = jar
-                .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
-                .await;
+            let back = finish_login(
+                &mut svc,
+                &mut jar,
+                &mut idp,
+                &world.callback(),
+                start,
+                "carol",
+            )
+            .await;
             assert_eq!(
                 (back.status, back.location()),
                 (302, format!("/tab/{i}").as_str()),
@@ -362,13 +365,15 @@ async fn a_session_with_many_large_claims_fits_4096_bytes_per_set_cookie_line() 
         let first = jar
             .send(&mut svc, "GET", "/", &[("accept", "text/html")])
             .await;
-        let callback = idp
-            .navigate(first.location(), &world.callback(), Some("big-dave"), &[])
-            .await
-            .unwrap();
-        let back = jar
-            .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
-            .await;
+        let back = finish_login(
+            &mut svc,
+            &mut jar,
+            &mut idp,
+            &world.callback(),
+            first.location(),
+            "big-dave",
+        )
+        .await;
         let lines = back.set_cookies();
         let session: Vec<&String> = lines
             .iter()
@@ -475,13 +480,15 @@ async fn hostile_cookies_headers_and_redirects_never_get_through() {
                 )
                 .await;
             assert_eq!(start.status, 302);
-            let callback = idp
-                .navigate(start.location(), &world.callback(), Some("erin"), &[])
-                .await
-                .unwrap();
-            let back = fresh
-                .send(&mut svc, "GET", &callback[url::Position::BeforePath..], &[])
-                .await;
+            let back = finish_login(
+                &mut svc,
+                &mut fresh,
+                &mut idp,
+                &world.callback(),
+                start.location(),
+                "erin",
+            )
+            .await;
             assert_eq!(back.status, 302, "{rd}: {}", back.body);
             let loc = back.location();
             assert!(

@@ -45,6 +45,34 @@ fn config(op: &OidcProvider, clock: &FixedClock) -> SsoConfig {
     config
 }
 
+/// Finishes a login that our service sent to `start` at the provider: the provider's
+/// forms for `user` until it redirects to `callback`, then that callback on our service,
+/// whose answer is returned.
+pub(crate) async fn finish_login<S, B>(
+    svc: &mut S,
+    jar: &mut Jar,
+    idp: &mut provider::Browser,
+    callback: &str,
+    start: &str,
+    user: &str,
+) -> Answer
+where
+    S: tower::Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        >,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let back = idp
+        .navigate(start, callback, Some(user), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    jar.send(svc, "GET", &back[url::Position::BeforePath..], &[])
+        .await
+}
+
 /// Logs `user` in through the real provider: `path` on our service redirects, the
 /// provider's forms are submitted by the harness until it redirects to `callback`, which
 /// goes back to our service; returns the page the callback redirects to.
@@ -67,13 +95,7 @@ where
 {
     let first = jar.send(svc, "GET", path, &[("accept", "text/html")]).await;
     assert_eq!(first.status, 302, "{}", first.body);
-    let callback = idp
-        .navigate(first.location(), callback, Some(user), &[])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let back = jar
-        .send(svc, "GET", &callback[url::Position::BeforePath..], &[])
-        .await;
+    let back = finish_login(svc, jar, idp, callback, first.location(), user).await;
     assert_eq!(back.status, 302, "{}", back.body);
     jar.send(svc, "GET", back.location(), &[("accept", "text/html")])
         .await
