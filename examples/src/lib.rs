@@ -32,6 +32,27 @@ pub struct Demo {
     pub app_listener: TcpListener,
 }
 
+impl Demo {
+    /// Prints where the provider runs (stderr) and the URL to open (stdout, one line that
+    /// the tests read: `open http://127.0.0.1:PORT/ ...`).
+    pub fn announce(&self) {
+        eprintln!("identity provider: {}", self.issuer);
+        println!(
+            "open {}/ and log in as alice or bob (password = user name)",
+            self.app_url
+        );
+    }
+}
+
+/// [`start_demo`] on the port given as the program's first argument (default: a free one).
+pub async fn start_demo_from_args() -> std::io::Result<Demo> {
+    let port = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    start_demo(port).await
+}
+
 /// Starts the development provider on a free loopback port and prepares an SSO for an
 /// application on `app_port` (0: a free port). The provider runs until the process ends.
 pub async fn start_demo(app_port: u16) -> std::io::Result<Demo> {

@@ -11,16 +11,8 @@ use tower_sso::SsoLayer;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    let demo = examples::start_demo(port).await?;
+    let demo = examples::start_demo_from_args().await?;
+    demo.announce();
     let app = examples::demo_app::router().layer(SsoLayer::new(demo.sso));
-    eprintln!("identity provider: {}", demo.issuer);
-    println!(
-        "open {}/ and log in as alice or bob (password = user name)",
-        demo.app_url
-    );
     axum::serve(demo.app_listener, app).await
 }

@@ -28,19 +28,11 @@ async fn hello(
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let port = std::env::args()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    let demo = examples::start_demo(port).await?;
+    let demo = examples::start_demo_from_args().await?;
+    demo.announce();
     let service = ServiceBuilder::new()
         .layer(SsoLayer::new(demo.sso))
         .service(tower::service_fn(hello));
-    eprintln!("identity provider: {}", demo.issuer);
-    println!(
-        "open {}/ and log in as alice or bob (password = user name)",
-        demo.app_url
-    );
     examples::serve::serve(demo.app_listener, service).await;
     Ok(())
 }

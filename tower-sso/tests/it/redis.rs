@@ -224,19 +224,22 @@ async fn back_channel_logout_deletes_the_sessions_for_every_instance() {
     assert_eq!(on_b.status, 401);
 }
 
+/// The development provider answering after `delay_ms`, on `clock`, refreshing a minute
+/// after login.
+fn slow_config(op: &DevProvider, clock: &oidc_core::clock::FixedClock, delay_ms: u64) -> SsoConfig {
+    crate::browser::dev_config(op)
+        .http(Arc::new(Slow(op.clone(), Duration::from_millis(delay_ms))))
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(Duration::from_secs(60))
+}
+
 #[tokio::test]
 async fn two_instances_refresh_a_shared_session_once_with_rotating_tokens() {
     let redis = RedisServer::start(None);
     let op = DevProvider::new(ISS);
     let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
-    let config = || {
-        crate::browser::dev_config(&op)
-            .http(Arc::new(Slow(op.clone(), Duration::from_millis(200))))
-            .clock(Arc::new(clock.clone()))
-            .cookie_refresh(Duration::from_secs(60))
-    };
-    let a = instance_with(config(), redis.url()).await;
-    let b = instance_with(config(), redis.url()).await;
+    let a = instance_with(slow_config(&op, &clock, 200), redis.url()).await;
+    let b = instance_with(slow_config(&op, &clock, 200), redis.url()).await;
     let mut browser = Browser::default();
     assert_eq!(
         browser
@@ -274,20 +277,14 @@ async fn a_slow_provider_keeps_the_refresh_lock_alive_past_its_lease() {
     let redis = RedisServer::start(None);
     let op = DevProvider::new(ISS);
     let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
-    let config = |delay: u64| {
-        crate::browser::dev_config(&op)
-            .http(Arc::new(Slow(op.clone(), Duration::from_millis(delay))))
-            .clock(Arc::new(clock.clone()))
-            .cookie_refresh(Duration::from_secs(60))
-    };
-    let mut login = instance_with(config(0), redis.url()).await;
+    let mut login = instance_with(slow_config(&op, &clock, 0), redis.url()).await;
     let mut browser = Browser::default();
     assert_eq!(
         browser.visit(&mut login, &op, "/", "alice").await.status,
         200
     );
-    let a = instance_with(config(4500), redis.url()).await;
-    let b = instance_with(config(4500), redis.url()).await;
+    let a = instance_with(slow_config(&op, &clock, 4500), redis.url()).await;
+    let b = instance_with(slow_config(&op, &clock, 4500), redis.url()).await;
     clock.advance(61);
     let before = op.token_requests();
     let answers = concurrently(10, |i| {
