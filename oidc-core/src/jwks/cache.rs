@@ -188,6 +188,13 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<(KeySet, Duration), String> {
+        let result = self.fetch_once().await;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!("oidc_jwks_fetches_total", "result" => outcome).increment(1);
+        result
+    }
+
+    async fn fetch_once(&self) -> Result<(KeySet, Duration), String> {
         let request = http::Request::get(self.inner.url.as_str())
             .header(
                 http::header::ACCEPT,

@@ -101,6 +101,18 @@ pub struct SsoConfig {
     pub upstream_token: UpstreamToken,
     /// Identity header names.
     pub headers: IdentityHeaders,
+    /// `--skip-jwt-bearer-tokens`: a request with a JWT bearer token verified for the
+    /// provider (audience: the client id) or for one of `extra_jwt_issuers` needs no login
+    /// session; its claims become the identity headers and its `Authorization` goes
+    /// upstream unchanged. An invalid bearer token is a 401.
+    pub skip_jwt_bearer_tokens: bool,
+    /// `--extra-jwt-issuers`: more `(issuer, audience)` pairs whose tokens are accepted as
+    /// bearers (discovered on first use).
+    pub extra_jwt_issuers: Vec<(String, String)>,
+    /// `--set-xauthrequest`: add `X-Auth-Request-User`, `-Email`, `-Preferred-Username`,
+    /// `-Groups` (and `-Access-Token` with `--pass-access-token`) to the responses of
+    /// authenticated requests, for `auth_request` and ext_authz callers.
+    pub set_xauthrequest: bool,
     /// The HTTP client for the provider (default reqwest).
     pub http: Option<SharedHttpClient>,
     /// The clock for session and token times (default the system clock).
@@ -165,6 +177,9 @@ impl SsoConfig {
             email_domains: vec!["*".into()],
             upstream_token: UpstreamToken::IdToken,
             headers: IdentityHeaders::default(),
+            skip_jwt_bearer_tokens: false,
+            extra_jwt_issuers: Vec::new(),
+            set_xauthrequest: false,
             http: None,
             clock: std::sync::Arc::new(oidc_core::clock::SystemClock),
         })

@@ -1,5 +1,6 @@
 //! The oauth2-proxy part: login sessions, endpoints and upstream identity.
 
+mod bearer;
 pub mod config;
 pub mod logout;
 pub mod redirect;

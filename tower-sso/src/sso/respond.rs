@@ -95,6 +95,24 @@ pub fn unauthorized(realm: &str) -> Response<Body> {
     r
 }
 
+/// 401 for a bearer token that did not verify (RFC 6750 `invalid_token`, with the reason;
+/// never the token).
+pub fn invalid_token(realm: &str, reason: &str) -> Response<Body> {
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        serde_json::json!({"error": "invalid_token", "message": reason}).to_string(),
+    );
+    let challenge = format!(
+        "Bearer realm=\"{}\", error=\"invalid_token\"",
+        realm.replace('"', "")
+    );
+    if let Ok(v) = HeaderValue::try_from(challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
 /// JSON with status 200 (or `status`).
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     respond(status, "application/json", value.to_string())

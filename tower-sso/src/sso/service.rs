@@ -56,6 +56,7 @@ struct Inner {
     names: Names,
     refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
     logouts: super::logout::DenyList,
+    bearers: super::bearer::BearerVerifiers,
 }
 
 /// The identity header names, parsed once.
@@ -161,8 +162,14 @@ impl Sso {
                 names,
                 refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
                 logouts: super::logout::DenyList::default(),
+                bearers: super::bearer::BearerVerifiers::default(),
             }),
         })
+    }
+
+    /// The HTTP client for the provider.
+    pub(crate) fn http(&self) -> oidc_core::http::SharedHttpClient {
+        self.inner.http.clone()
     }
 
     /// Seconds since the epoch, from the configured clock.
@@ -380,6 +387,7 @@ impl Sso {
                 .filter_map(|c| HeaderValue::try_from(c).ok()),
         );
         tracing::info!(user = %session.user.sub, "login");
+        metrics::counter!("sso_logins_total").increment(1);
         respond::redirect(&login.rd, cookies)
     }
 
@@ -423,6 +431,7 @@ impl Sso {
     }
 
     async fn sign_out(&self, req: &Parts) -> Response<Body> {
+        metrics::counter!("sso_logouts_total", "kind" => "sign_out").increment(1);
         let session = self.inner.store.load(&req.headers).await;
         let cookies = self.inner.store.clear(&req.headers).await;
         let origin = self.origin();
@@ -457,6 +466,7 @@ impl Sso {
 
     /// Handles a back-channel logout request (a form with `logout_token`).
     async fn backchannel_logout(&self, form: &[u8]) -> Response<Body> {
+        metrics::counter!("sso_logouts_total", "kind" => "backchannel").increment(1);
         let bad = |reason: String| {
             tracing::info!(%reason, "back-channel logout refused");
             respond::json(
@@ -643,10 +653,12 @@ impl Sso {
                 fresh.access_expires_at = tokens.expires_at().map(|t| t.unix_timestamp());
                 fresh.refreshed_at = self.now().max(session.refreshed_at + 1);
                 tracing::info!(user = %fresh.user.sub, "session refreshed");
+                metrics::counter!("sso_refreshes_total", "result" => "ok").increment(1);
                 Some(fresh)
             }
             Err(e) => {
                 tracing::info!(user = %session.user.sub, error = %e, "refresh failed; the session ends");
+                metrics::counter!("sso_refreshes_total", "result" => "failed").increment(1);
                 None
             }
         }
@@ -682,6 +694,47 @@ impl Sso {
         })
     }
 
+    /// Sets the user's identity headers (user, e-mail, preferred username, groups).
+    fn put_user(&self, headers: &mut HeaderMap, u: &SessionUser) {
+        let n = &self.inner.names;
+        user_headers(
+            u,
+            [&n.user, &n.email, &n.preferred_username, &n.groups],
+            headers,
+        );
+    }
+
+    /// `--set-xauthrequest`: the `X-Auth-Request-*` headers for a response (empty when
+    /// the option is off).
+    fn xauthrequest_headers(
+        &self,
+        u: &SessionUser,
+        access_token: Option<&oidc_core::secret::TokenSecret>,
+    ) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if !self.inner.config.set_xauthrequest {
+            return headers;
+        }
+        let names = [
+            HeaderName::from_static("x-auth-request-user"),
+            HeaderName::from_static("x-auth-request-email"),
+            HeaderName::from_static("x-auth-request-preferred-username"),
+            HeaderName::from_static("x-auth-request-groups"),
+        ];
+        user_headers(
+            u,
+            [&names[0], &names[1], &names[2], &names[3]],
+            &mut headers,
+        );
+        if self.inner.names.access_token.is_some()
+            && let Some(mut v) = access_token.and_then(|t| HeaderValue::try_from(t.secret()).ok())
+        {
+            v.set_sensitive(true);
+            headers.insert(HeaderName::from_static("x-auth-request-access-token"), v);
+        }
+        headers
+    }
+
     /// Removes identity headers a client may have sent, then adds the session's.
     fn set_identity(&self, headers: &mut HeaderMap, session: Option<&Session>) {
         for name in &self.inner.identity_headers {
@@ -693,7 +746,7 @@ impl Sso {
             headers.remove(header::AUTHORIZATION);
         }
         let Some(session) = session else { return };
-        let u = &session.user;
+        self.put_user(headers, &session.user);
         let n = &self.inner.names;
         let mut put = |name: &HeaderName, value: HeaderValue, sensitive: bool| {
             let mut value = value;
@@ -701,20 +754,6 @@ impl Sso {
             headers.insert(name.clone(), value);
         };
         let text = |v: &str| HeaderValue::try_from(v).ok();
-        if let Some(v) = text(&u.sub) {
-            put(&n.user, v, false);
-        }
-        if let Some(v) = u.email.as_deref().and_then(text) {
-            put(&n.email, v, false);
-        }
-        if let Some(v) = u.preferred_username.as_deref().and_then(text) {
-            put(&n.preferred_username, v, false);
-        }
-        if !u.groups.is_empty()
-            && let Ok(v) = HeaderValue::try_from(u.groups.join(","))
-        {
-            put(&n.groups, v, false);
-        }
         if let (Some(name), Some(v)) = (
             &n.access_token,
             session.access_token.as_ref().and_then(|t| text(t.secret())),
@@ -730,6 +769,24 @@ impl Sso {
             && let Ok(v) = HeaderValue::try_from(format!("Bearer {}", token.secret()))
         {
             put(&header::AUTHORIZATION, v, true);
+        }
+    }
+}
+
+/// Sets `u`'s user, e-mail, preferred username and groups under `names` (in that order).
+fn user_headers(u: &SessionUser, names: [&HeaderName; 4], headers: &mut HeaderMap) {
+    let text = |v: &str| HeaderValue::try_from(v).ok();
+    let values = [
+        text(&u.sub),
+        u.email.as_deref().and_then(text),
+        u.preferred_username.as_deref().and_then(text),
+        (!u.groups.is_empty())
+            .then(|| u.groups.join(","))
+            .and_then(|g| text(&g)),
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        if let Some(value) = value {
+            headers.insert(name.clone(), value);
         }
     }
 }
@@ -874,6 +931,8 @@ impl Sso {
                     Some(s) => {
                         let mut r = respond::json(StatusCode::ACCEPTED, &Self::userinfo_json(&s));
                         self.set_identity(r.headers_mut(), Some(&s));
+                        r.headers_mut()
+                            .extend(self.xauthrequest_headers(&s.user, s.access_token.as_ref()));
                         r
                     }
                     None => respond::unauthorized(&self.inner.config.issuer_url),
@@ -909,6 +968,39 @@ impl Sso {
             let req = Request::from_parts(req, body);
             return inner.call(req).await.map(|r| r.map(Either::Left));
         }
+        if config.skip_jwt_bearer_tokens
+            && let Some(token) = super::bearer::bearer_jwt(&req.headers)
+        {
+            let user = match self.inner.bearers.verify(self, token).await {
+                Ok(user) if self.email_allowed(&user) => user,
+                Ok(user) => {
+                    tracing::info!(user = %user.sub, "bearer token of a user outside --email-domain");
+                    return ours(respond::error(
+                        &req,
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "This account is not allowed here.",
+                    ));
+                }
+                Err(refused) => {
+                    tracing::info!(reason = %refused.0, "bearer token refused");
+                    return ours(respond::invalid_token(&config.issuer_url, &refused.0));
+                }
+            };
+            let authorization = req.headers.get(header::AUTHORIZATION).cloned();
+            self.set_identity(&mut req.headers, None);
+            self.put_user(&mut req.headers, &user);
+            if let Some(v) = authorization {
+                req.headers.insert(header::AUTHORIZATION, v);
+            }
+            let xauth = self.xauthrequest_headers(&user, None);
+            req.extensions.insert(user);
+            let req = Request::from_parts(req, body);
+            return inner.call(req).await.map(|mut r| {
+                r.headers_mut().extend(xauth);
+                r.map(Either::Left)
+            });
+        }
         let (session, mut set_cookies) = self.session_refreshed(&req.headers).await;
         if session.is_none() {
             let answer = match action {
@@ -941,12 +1033,17 @@ impl Sso {
             }
         }
         self.set_identity(&mut req.headers, session.as_deref());
+        let xauth = session
+            .as_deref()
+            .map(|s| self.xauthrequest_headers(&s.user, s.access_token.as_ref()))
+            .unwrap_or_default();
         if let Some(s) = &session {
             // AuthorizationLayer turns this into an authz_policy::Identity when it needs one.
             req.extensions.insert(s.user.clone());
         }
         let req = Request::from_parts(req, body);
         inner.call(req).await.map(|mut r| {
+            r.headers_mut().extend(xauth);
             for c in set_cookies {
                 r.headers_mut().append(header::SET_COOKIE, c);
             }

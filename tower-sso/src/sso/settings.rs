@@ -50,6 +50,13 @@ pub struct SsoSettings {
     pub pass_access_token: Option<bool>,
     #[serde(default, deserialize_with = "flex::boolean")]
     pub pass_authorization_header: Option<bool>,
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub skip_jwt_bearer_tokens: Option<bool>,
+    /// `issuer=audience` pairs.
+    #[serde(default, deserialize_with = "flex::list")]
+    pub extra_jwt_issuers: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub set_xauthrequest: Option<bool>,
     /// `METHOD=regex`, `METHOD!=regex`, `regex`, `!=regex`: no login needed.
     #[serde(default, deserialize_with = "flex::list")]
     pub skip_auth_routes: Option<Vec<String>>,
@@ -435,6 +442,22 @@ impl TryFrom<SsoSettings> for SsoConfig {
         if s.pass_authorization_header == Some(false) {
             config.upstream_token = UpstreamToken::None;
         }
+        config.skip_jwt_bearer_tokens = s.skip_jwt_bearer_tokens == Some(true);
+        for pair in s.extra_jwt_issuers.iter().flatten() {
+            let Some((issuer, audience)) = pair
+                .split_once('=')
+                .filter(|(i, a)| url::Url::parse(i).is_ok() && !a.is_empty())
+            else {
+                return Err(invalid(
+                    "extra-jwt-issuers",
+                    format!("{pair:?}: write issuer=audience, the issuer an absolute URL"),
+                ));
+            };
+            config
+                .extra_jwt_issuers
+                .push((issuer.to_owned(), audience.to_owned()));
+        }
+        config.set_xauthrequest = s.set_xauthrequest == Some(true);
         let mut skipped = Vec::new();
         for route in s.skip_auth_routes.iter().flatten() {
             skipped.push(

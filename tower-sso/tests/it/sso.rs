@@ -641,3 +641,104 @@ async fn back_channel_logout_ends_the_session_it_names() {
         302
     );
 }
+
+#[tokio::test]
+async fn skip_jwt_bearer_tokens_lets_verified_bearers_through_and_refuses_others() {
+    use oidc_core::testing::mint;
+    let op = DevProvider::new(ISS);
+    let mut config = config(&op);
+    config.skip_jwt_bearer_tokens = true;
+    config.set_xauthrequest = true;
+    let mut svc = service(config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |aud: &str, exp: u64| {
+        mint(
+            &op.signing_key(),
+            serde_json::json!({"iss": ISS, "aud": aud, "sub": "svc-1", "email": "svc@example.com",
+                               "groups": ["robots"], "iat": now, "exp": exp}),
+        )
+    };
+    let mut caller = Browser::default();
+    let good = format!("Bearer {}", token("dev-client", now + 300));
+    let answer = caller
+        .send(
+            &mut svc,
+            "GET",
+            "/api/orders",
+            &[("authorization", &good), ("x-forwarded-user", "admin")],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let h = &answer.json()["headers"];
+    assert_eq!(
+        h["x-forwarded-user"], "svc-1",
+        "not the client's spoofed value"
+    );
+    assert_eq!(h["x-forwarded-email"], "svc@example.com");
+    assert_eq!(h["x-forwarded-groups"], "robots");
+    assert_eq!(
+        h["authorization"],
+        good.as_str(),
+        "the bearer goes upstream"
+    );
+    assert_eq!(answer.headers["x-auth-request-user"], "svc-1");
+    assert_eq!(answer.headers["x-auth-request-email"], "svc@example.com");
+
+    for (bad, why) in [
+        (token("another-client", now + 300), "audience"),
+        (token("dev-client", now - 300), "expired"),
+        (
+            "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_owned(),
+            "alg none",
+        ),
+    ] {
+        let answer = caller
+            .send(
+                &mut svc,
+                "GET",
+                "/api/orders",
+                &[("authorization", &format!("Bearer {bad}"))],
+            )
+            .await;
+        assert_eq!(answer.status, 401, "{why}: {}", answer.body);
+        assert_eq!(answer.json()["error"], "invalid_token", "{why}");
+        assert!(
+            answer.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token"),
+            "{why}"
+        );
+        assert!(
+            !answer.body.contains(&bad),
+            "{why}: the token is not echoed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn set_xauthrequest_adds_identity_to_auth_answers() {
+    let op = DevProvider::new(ISS);
+    let mut config = config(&op);
+    config.set_xauthrequest = true;
+    let mut svc = service(config);
+    let mut browser = Browser::default();
+    browser.visit(&mut svc, &op, "/", "alice").await;
+    let auth = browser.send(&mut svc, "GET", "/oauth2/auth", &[]).await;
+    assert_eq!(auth.status, 202);
+    assert_eq!(auth.headers["x-auth-request-user"], "alice-sub");
+    assert_eq!(auth.headers["x-auth-request-email"], "alice@example.com");
+    assert_eq!(auth.headers["x-auth-request-preferred-username"], "alice");
+    assert_eq!(auth.headers["x-auth-request-groups"], "admins,group1");
+    let page = browser.send(&mut svc, "GET", "/x", &[]).await;
+    assert_eq!(page.headers["x-auth-request-user"], "alice-sub");
+    // Off by default.
+    let mut plain = service(crate::browser::dev_config(&op));
+    let mut other = Browser::default();
+    other.visit(&mut plain, &op, "/", "alice").await;
+    let auth = other.send(&mut plain, "GET", "/oauth2/auth", &[]).await;
+    assert!(!auth.headers.contains_key("x-auth-request-user"));
+}
