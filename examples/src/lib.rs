@@ -6,8 +6,13 @@
 //! - `axum-app`, `hyper-app` (bins): the demo application behind `SsoLayer`, with a
 //!   built-in development provider, in axum and in plain hyper.
 
+pub mod demo;
 pub mod demo_app;
 pub mod dev_idp;
+pub mod flags;
+pub mod gateway;
+pub mod logging;
+pub mod proxy;
 pub mod serve;
 
 use std::sync::Arc;

@@ -324,6 +324,30 @@ impl PolicySet {
             .collect()
     }
 
+    /// The provider names of the CUSTOM policies, sorted and without repeats (what a
+    /// server maps to authorizers, as the mesh config's `extensionProviders`).
+    ///
+    /// ```
+    /// use authz_policy::{CompileOptions, PolicySet};
+    /// let yaml = "apiVersion: security.istio.io/v1
+    /// kind: AuthorizationPolicy
+    /// metadata: {name: oidc, namespace: istio-system}
+    /// spec: {action: CUSTOM, provider: {name: httpextauth-oidc}, rules: [{}]}
+    /// ";
+    /// let set = PolicySet::from_yaml(yaml, CompileOptions::default()).unwrap();
+    /// assert_eq!(set.custom_providers(), ["httpextauth-oidc"]);
+    /// ```
+    pub fn custom_providers(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .policies
+            .iter()
+            .filter_map(|p| p.provider.as_deref())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The documents that were skipped (other kinds), one line each.
     pub fn skipped(&self) -> &[String] {
         &self.objects.skipped

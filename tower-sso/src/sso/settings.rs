@@ -266,6 +266,15 @@ impl SsoSettings {
     /// The SSO these settings describe, with its session store (connecting to Redis when
     /// configured).
     pub async fn build(self) -> Result<super::Sso, ConfigError> {
+        self.build_with_http(None).await
+    }
+
+    /// As [`SsoSettings::build`], talking to the provider through `http` (default: the
+    /// reqwest client), e.g. one that records metrics.
+    pub async fn build_with_http(
+        self,
+        http: Option<oidc_core::http::SharedHttpClient>,
+    ) -> Result<super::Sso, ConfigError> {
         #[cfg(feature = "redis")]
         let topology = self.redis_topology()?;
         #[cfg(not(feature = "redis"))]
@@ -279,7 +288,10 @@ impl SsoSettings {
                 reason: "this build has no redis support (feature `redis`)".into(),
             });
         }
-        let config = SsoConfig::try_from(self)?;
+        let mut config = SsoConfig::try_from(self)?;
+        if http.is_some() {
+            config.http = http;
+        }
         #[cfg(feature = "redis")]
         if let Some(topology) = topology {
             let codec = std::sync::Arc::new(super::session::codec::Codec::new(

@@ -1,0 +1,74 @@
+//! The zero-configuration demo: the development identity provider, the demo application
+//! and the gateway in front of it, all on loopback.
+
+use std::future::Future;
+
+use base64::Engine as _;
+use oidc_core::testing::DevProvider;
+use tokio::net::TcpListener;
+
+use crate::flags::Options;
+use crate::gateway::Gateway;
+
+/// The demo's policy: `/admin` is for the group `admins`.
+pub const POLICY: &str = include_str!("../demo/policy.yaml");
+
+/// Binds the gateway's port: 4180 (oauth2-proxy's) when free, else any.
+async fn gateway_listener() -> std::io::Result<TcpListener> {
+    match TcpListener::bind("127.0.0.1:4180").await {
+        Ok(l) => Ok(l),
+        Err(_) => TcpListener::bind("127.0.0.1:0").await,
+    }
+}
+
+/// Starts the provider, the demo application and the gateway; prints the URL to open
+/// (stdout: `open http://127.0.0.1:PORT/ ...`) and serves until `shutdown` completes.
+pub async fn run(shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    let idp = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+    let issuer = format!("http://127.0.0.1:{}", idp.local_addr().map_err(io)?.port());
+    tokio::spawn(crate::dev_idp::serve(idp, DevProvider::new(&issuer)));
+    let app = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
+    let app_url = format!("http://127.0.0.1:{}/", app.local_addr().map_err(io)?.port());
+    tokio::spawn(async move { axum::serve(app, crate::demo_app::router()).await });
+    let listener = gateway_listener().await.map_err(io)?;
+    let gateway_url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().map_err(io)?.port()
+    );
+
+    let policy = std::env::temp_dir().join(format!("edge-sso-demo-{}.yaml", std::process::id()));
+    std::fs::write(&policy, POLICY).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let mut secret = [0u8; 32];
+    tower_sso::sso::session::codec::fill_random(&mut secret).map_err(|e| e.to_string())?;
+    let options = Options::from_map(
+        serde_json::json!({
+            "http_address": listener.local_addr().map_err(io)?.to_string(),
+            "upstreams": [app_url],
+            "upstream_timeout": "10s",
+            "provider": "oidc",
+            "oidc_issuer_url": issuer,
+            "client_id": "dev-client",
+            "client_secret": "dev-secret",
+            "redirect_url": format!("{gateway_url}/oauth2/callback"),
+            "cookie_secret": base64::engine::general_purpose::URL_SAFE.encode(secret),
+            "email_domains": ["*"],
+            "skip_jwt_bearer_tokens": true,
+            "set_xauthrequest": true,
+            "provider_logout": true,
+            "policies": [policy.display().to_string()],
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let gateway = Gateway::build(options).await?;
+    let _ = std::fs::remove_file(&policy);
+    eprintln!("identity provider: {issuer}");
+    eprintln!("demo application: {app_url} (behind the gateway)");
+    println!(
+        "open {gateway_url}/ and log in as alice or bob (password = user name); /admin is for alice's group only"
+    );
+    gateway.serve(listener, None, None, shutdown).await
+}

@@ -1,0 +1,533 @@
+//! The gateway: oauth2-proxy's job done with tower-sso. Every request goes through
+//!
+//! ```text
+//! /ping /ready /metrics  ->  path normalization (Istio's BASE)  ->  SsoLayer
+//!   ->  JwtAuthLayer + AuthorizationLayer (--policy files)  ->  reverse proxy | static answer
+//! ```
+//!
+//! With `--upstream=static://200` the gateway is an ext_authz HTTP server for Istio's CUSTOM
+//! action (`envoyExtAuthzHttp`): a checked request is answered 200 with the identity
+//! headers, anything else with the redirect or 401 the client should get.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use authz_policy::{CompileOptions, PolicySet, Workload};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::PrometheusHandle;
+use oidc_core::http::{BoxFuture, HttpClient, HttpError, SharedHttpClient};
+use tokio::net::TcpListener;
+use tower::{Layer as _, ServiceExt as _};
+use tower_sso::ext_authz::IdentityEcho;
+use tower_sso::sso::SsoService;
+use tower_sso::{AuthorizationLayer, CustomProvider, JwtAuthLayer, Sso, SsoLayer};
+
+use crate::flags::{Options, Upstream};
+use crate::proxy::{ClientAddr, FromUpstream, Proxy, ProxyBody};
+
+/// The response body of the gateway.
+pub type GatewayBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Largest request head accepted (Envoy's default limit is 60 KiB); larger is a 431.
+const MAX_HEAD: usize = 64 * 1024;
+/// How long in-flight requests may take to finish after SIGTERM.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The provider client with call latency and failures counted.
+#[derive(Debug)]
+struct MeteredHttp(SharedHttpClient);
+
+impl HttpClient for MeteredHttp {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+    ) -> BoxFuture<'_, Result<Response<Vec<u8>>, HttpError>> {
+        Box::pin(async move {
+            let started = std::time::Instant::now();
+            let result = self.0.execute(request).await;
+            metrics::histogram!("gateway_provider_request_seconds")
+                .record(started.elapsed().as_secs_f64());
+            if result.is_err() {
+                metrics::counter!("gateway_provider_errors_total").increment(1);
+            }
+            result
+        })
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once).
+fn prometheus() -> Result<PrometheusHandle, String> {
+    static HANDLE: std::sync::OnceLock<Result<PrometheusHandle, String>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| format!("metrics: {e}"))?;
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .map_err(|e| format!("metrics: {e}"))?;
+            Ok(handle)
+        })
+        .clone()
+}
+
+/// Where a checked request goes: the upstream, or the ext_authz answer.
+#[derive(Debug, Clone)]
+enum Backend {
+    Proxy(Arc<Proxy>),
+    Static(StatusCode, IdentityEcho),
+}
+
+impl tower::Service<Request<Incoming>> for Backend {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        match self.clone() {
+            Backend::Proxy(proxy) => Box::pin(async move { Ok(proxy.forward(req).await) }),
+            Backend::Static(status, mut echo) => Box::pin(async move {
+                let Ok(mut response) = tower::Service::call(&mut echo, req).await;
+                *response.status_mut() = status;
+                response.extensions_mut().insert(FromUpstream);
+                Ok(response.map(Either::Right))
+            }),
+        }
+    }
+}
+
+type Stack = SsoService<tower_sso::jwt::JwtAuth<tower_sso::authz::Authorization<Backend>>>;
+
+/// A built gateway: its options, SSO and policies; serve it with [`Gateway::serve`].
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    options: Arc<Options>,
+    sso: Sso,
+    policies: Arc<PolicySet>,
+    workload: Workload,
+    metrics: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+}
+
+/// What `--check-config` found.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// One line per thing checked.
+    pub lines: Vec<String>,
+    /// Linter warnings on the policies.
+    pub warnings: Vec<String>,
+}
+
+impl Gateway {
+    /// Reads the policies and builds the SSO (connecting to Redis when configured). The
+    /// provider is discovered in the background; `/ready` says when.
+    pub async fn build(options: Options) -> Result<Gateway, String> {
+        Self::build_with_http(options, None).await
+    }
+
+    /// As [`Gateway::build`], talking to the provider through `http`.
+    pub async fn build_with_http(
+        options: Options,
+        http: Option<SharedHttpClient>,
+    ) -> Result<Gateway, String> {
+        let metrics = prometheus()?;
+        let http = match http {
+            Some(http) => http,
+            None => oidc_core::http::default_client().map_err(|e| e.to_string())?,
+        };
+        let http: SharedHttpClient = Arc::new(MeteredHttp(http));
+        let policies = Arc::new(load_policies(&options, http.clone())?);
+        let labels: Vec<(&str, &str)> = options
+            .workload_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let workload = Workload::new(&options.workload_namespace, labels);
+        let sso = options
+            .sso
+            .clone()
+            .build_with_http(Some(http))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Gateway {
+            options: Arc::new(options),
+            sso,
+            policies,
+            workload,
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// `--check-config`: the options are valid (else [`Gateway::build`] failed), the
+    /// provider's discovery document is fetched and validated, the policies are linted.
+    pub async fn check(&self) -> Result<CheckReport, String> {
+        let client = self
+            .sso
+            .client()
+            .await
+            .map_err(|e| format!("invalid --oidc-issuer-url: discovery failed: {e}"))?;
+        let m = client.metadata();
+        let mut lines = vec![
+            format!(
+                "provider {}: discovery ok (authorization {}, jwks {})",
+                m.issuer, m.authorization_endpoint, m.jwks_uri
+            ),
+            format!(
+                "listen {}; upstream {:?}",
+                self.options.http_address, self.options.upstream
+            ),
+        ];
+        lines.push(format!(
+            "policies: {} file(s); CUSTOM providers {:?} map to this gateway's SSO",
+            self.options.policies.len(),
+            self.policies.custom_providers()
+        ));
+        let warnings = self
+            .policies
+            .lint(std::slice::from_ref(&self.workload))
+            .into_iter()
+            .map(|w| format!("{} {}: {}", w.object, w.field, w.warning))
+            .collect();
+        Ok(CheckReport { lines, warnings })
+    }
+
+    /// The SSO state (for tests and embedding).
+    pub fn sso(&self) -> &Sso {
+        &self.sso
+    }
+
+    fn stack(&self, upstream: &Upstream) -> Result<Stack, String> {
+        let backend = match upstream {
+            Upstream::Http(url) => Backend::Proxy(Arc::new(Proxy::new(
+                url,
+                self.options.upstream_timeout,
+                self.options.reverse_proxy,
+                self.options.pass_host_header,
+            )?)),
+            Upstream::Static(status) => Backend::Static(
+                *status,
+                IdentityEcho::new(&[
+                    http::HeaderName::from_static("x-auth-request-user"),
+                    http::HeaderName::from_static("x-auth-request-email"),
+                    http::HeaderName::from_static("x-auth-request-preferred-username"),
+                    http::HeaderName::from_static("x-auth-request-groups"),
+                ]),
+            ),
+        };
+        let mut authz = AuthorizationLayer::new(self.policies.clone(), self.workload.clone())
+            .port(self.options.http_address.port());
+        for name in self.policies.custom_providers() {
+            authz = authz.custom_provider(name, CustomProvider::Sso(self.sso.clone()));
+        }
+        let jwt = JwtAuthLayer::new(self.policies.clone(), self.workload.clone())
+            .port(self.options.http_address.port());
+        Ok(SsoLayer::new(self.sso.clone()).layer(jwt.layer(authz.layer(backend))))
+    }
+
+    /// The front service for `upstream` (what a listener serves).
+    fn front(&self, upstream: &Upstream) -> Result<Front, String> {
+        Ok(Front {
+            stack: self.stack(upstream)?,
+            gateway: self.clone(),
+            peer: None,
+            metrics_only: false,
+        })
+    }
+
+    /// Marks the gateway ready once the provider's discovery succeeds (retried every
+    /// second until it does).
+    fn watch_readiness(&self) {
+        let (sso, ready) = (self.sso.clone(), self.ready.clone());
+        tokio::spawn(async move {
+            loop {
+                match sso.client().await {
+                    Ok(_) => {
+                        ready.store(true, Ordering::Release);
+                        tracing::info!("provider discovered; ready");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "provider discovery failed; not ready yet");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Serves `listener` (the upstream of the options), `ext_authz` (ext_authz answers,
+    /// when given) and `metrics` (`/metrics` only, when given) until `shutdown` completes,
+    /// then lets in-flight requests finish (at most 10 s).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        ext_authz: Option<TcpListener>,
+        metrics: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        self.watch_readiness();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let main = self.front(&self.options.upstream)?;
+        tasks.spawn(accept_loop(listener, main, stop_rx.clone()));
+        if let Some(listener) = ext_authz {
+            let front = self.front(&Upstream::Static(StatusCode::OK))?;
+            tasks.spawn(accept_loop(listener, front, stop_rx.clone()));
+        }
+        if let Some(listener) = metrics {
+            let front = self.front(&Upstream::Static(StatusCode::NOT_FOUND))?;
+            tasks.spawn(accept_loop(listener, front.metrics_only(), stop_rx.clone()));
+        }
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; draining");
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+fn load_policies(options: &Options, http: SharedHttpClient) -> Result<PolicySet, String> {
+    let mut text = String::new();
+    for path in &options.policies {
+        let file = std::fs::read_to_string(path)
+            .map_err(|e| format!("invalid --policy: {}: {e}", path.display()))?;
+        if !text.is_empty() {
+            text.push_str("\n---\n");
+        }
+        text.push_str(&file);
+    }
+    let compile = CompileOptions::default()
+        .root_namespace(options.root_namespace.clone())
+        .http(http);
+    PolicySet::from_yaml(&text, compile).map_err(|e| {
+        let files: Vec<String> = options
+            .policies
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!("invalid --policy ({}): {e}", files.join(", "))
+    })
+}
+
+/// Accepts connections until `stop` turns true, then waits for open connections to
+/// finish their requests (bounded by [`DRAIN`]).
+async fn accept_loop(
+    listener: TcpListener,
+    front: Front,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    http.http1()
+        .max_buf_size(MAX_HEAD)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(front.for_peer(peer));
+        let connection = http
+            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
+            .into_owned();
+        let watched = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = watched.await;
+        });
+    }
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+/// The outermost service: operations endpoints, path normalization, request metrics and
+/// logs, then the stack.
+#[derive(Debug, Clone)]
+struct Front {
+    stack: Stack,
+    gateway: Gateway,
+    peer: Option<SocketAddr>,
+    metrics_only: bool,
+}
+
+impl Front {
+    fn for_peer(&self, peer: SocketAddr) -> Front {
+        Front {
+            peer: Some(peer),
+            ..self.clone()
+        }
+    }
+
+    fn metrics_only(self) -> Front {
+        Front {
+            metrics_only: true,
+            ..self
+        }
+    }
+}
+
+fn full(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<GatewayBody> {
+    let mut r = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// The request's outcome, for `gateway_requests_total{outcome}`.
+fn outcome<B>(response: &Response<B>) -> &'static str {
+    let status = response.status();
+    if response.extensions().get::<FromUpstream>().is_some() {
+        return "passed";
+    }
+    match status.as_u16() {
+        302 | 303 | 307 => "redirected",
+        401 => "unauthenticated",
+        403 => "denied",
+        502 => "upstream_unreachable",
+        504 => "upstream_timeout",
+        503 => "unavailable",
+        400..=499 => "bad_request",
+        500..=599 => "error",
+        _ => "answered",
+    }
+}
+
+impl tower::Service<Request<Incoming>> for Front {
+    type Response = Response<GatewayBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<GatewayBody>, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+        let front = self.clone();
+        Box::pin(async move {
+            let gateway = &front.gateway;
+            match req.uri().path() {
+                "/ping" => return Ok(full(StatusCode::OK, "text/plain", "OK")),
+                "/ready" => {
+                    return Ok(if gateway.ready.load(Ordering::Acquire) {
+                        full(StatusCode::OK, "text/plain", "OK")
+                    } else {
+                        full(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "text/plain",
+                            "not ready: the provider has not been discovered yet",
+                        )
+                    });
+                }
+                "/metrics" => {
+                    return Ok(full(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        gateway.metrics.render(),
+                    ));
+                }
+                _ if front.metrics_only => {
+                    return Ok(full(
+                        StatusCode::NOT_FOUND,
+                        "text/plain",
+                        "only /metrics here",
+                    ));
+                }
+                _ => {}
+            }
+            let started = std::time::Instant::now();
+            let method = req.method().clone();
+            if let Err(rejected) = normalize_path(&mut req) {
+                metrics::counter!("gateway_requests_total", "outcome" => "bad_request")
+                    .increment(1);
+                return Ok(full(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    serde_json::json!({"error": "bad_request", "message": rejected}).to_string(),
+                ));
+            }
+            let path = req.uri().path().to_owned();
+            if let Some(peer) = front.peer {
+                req.extensions_mut().insert(ClientAddr(peer));
+            }
+            let Ok(response) = front.stack.clone().oneshot(req).await;
+            let outcome = outcome(&response);
+            metrics::counter!("gateway_requests_total", "outcome" => outcome).increment(1);
+            if gateway.options.request_logging {
+                tracing::info!(
+                    %method, %path, status = response.status().as_u16(), outcome,
+                    ms = started.elapsed().as_secs_f64() * 1000.0, "request"
+                );
+            }
+            Ok(response.map(BodyExt::boxed_unsync))
+        })
+    }
+}
+
+/// Rewrites the request path the way Istio's default `BASE` normalization does (dot
+/// segments, `\`, percent-encoded unreserved characters), so policies and the upstream see
+/// the same path; a path Envoy would refuse is an error (400).
+fn normalize_path<B>(req: &mut Request<B>) -> Result<(), String> {
+    let path = req.uri().path();
+    let normal = authz_policy::path::normalize(path, authz_policy::path::PathNormalization::Base)
+        .map_err(|e| e.to_string())?;
+    if normal == path {
+        return Ok(());
+    }
+    let target = match req.uri().query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal.into_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        target
+            .parse()
+            .map_err(|_| "the path cannot be normalized".to_owned())?,
+    );
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|e| e.to_string())?;
+    Ok(())
+}

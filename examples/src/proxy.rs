@@ -1,0 +1,374 @@
+//! The reverse proxy: forwards a request to the upstream with hyper's pooled client,
+//! streaming both bodies, passing WebSocket upgrades through, setting `X-Forwarded-*` and
+//! `Forwarded`, removing hop-by-hop headers; 502 when the upstream cannot be reached, 504
+//! when it does not answer in time.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt as _, Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// The body of a proxied response: the upstream's, streamed, or ours.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// The client's address, put in the request extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Marks a response that came from the upstream (for the request metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct FromUpstream;
+
+/// The proxy to one upstream origin. Cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    client: Client<HttpConnector, Incoming>,
+    scheme_authority: (http::uri::Scheme, http::uri::Authority),
+    timeout: Duration,
+    trust_forwarded: bool,
+    pass_host_header: bool,
+}
+
+/// Headers about one connection, not the message (RFC 9110 7.6.1), plus the proxy ones.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes the hop-by-hop headers, including those `Connection` names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in &named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The `Upgrade` value when the request asks to switch protocols (`Connection: upgrade`).
+fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+impl Proxy {
+    /// A proxy to `upstream` (an `http://host:port` origin).
+    pub fn new(
+        upstream: &url::Url,
+        timeout: Duration,
+        trust_forwarded: bool,
+        pass_host_header: bool,
+    ) -> Result<Proxy, String> {
+        let authority = upstream
+            .host_str()
+            .map(|h| match upstream.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+            .ok_or("the upstream has no host")?;
+        let authority = http::uri::Authority::try_from(authority).map_err(|e| e.to_string())?;
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Proxy {
+            client,
+            scheme_authority: (http::uri::Scheme::HTTP, authority),
+            timeout,
+            trust_forwarded,
+            pass_host_header,
+        })
+    }
+
+    /// Sets the forwarding headers: `X-Forwarded-For` / `-Proto` / `-Host` and `Forwarded`
+    /// (appended to when the client is a trusted proxy, else replaced).
+    fn forwarding_headers(&self, headers: &mut HeaderMap, client: Option<SocketAddr>, host: &str) {
+        let ip = client.map(|a| a.ip().to_string());
+        let trusted = self.trust_forwarded;
+        let xff = HeaderName::from_static("x-forwarded-for");
+        let previous: Vec<String> = if trusted {
+            headers
+                .get_all(&xff)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let chain: Vec<String> = previous.into_iter().chain(ip.clone()).collect();
+        headers.remove(&xff);
+        if let Ok(v) = HeaderValue::try_from(chain.join(", "))
+            && !chain.is_empty()
+        {
+            headers.insert(xff, v);
+        }
+        let proto = HeaderName::from_static("x-forwarded-proto");
+        let fwd_host = HeaderName::from_static("x-forwarded-host");
+        if !(trusted && headers.contains_key(&proto)) {
+            headers.insert(proto, HeaderValue::from_static("http"));
+        }
+        if !(trusted && headers.contains_key(&fwd_host))
+            && let Ok(v) = HeaderValue::try_from(host)
+        {
+            headers.insert(fwd_host, v);
+        }
+        let node = match client.map(|a| a.ip()) {
+            Some(std::net::IpAddr::V6(v6)) => format!("\"[{v6}]\""),
+            Some(v4) => v4.to_string(),
+            None => "unknown".into(),
+        };
+        let quoted_host = if host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        {
+            host.to_owned()
+        } else {
+            format!("\"{}\"", host.replace(['"', '\\'], ""))
+        };
+        let element = format!("for={node};host={quoted_host};proto=http");
+        let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+            Some(before) if trusted => format!("{before}, {element}"),
+            _ => element,
+        };
+        if let Ok(v) = HeaderValue::try_from(forwarded) {
+            headers.insert(header::FORWARDED, v);
+        }
+    }
+
+    /// Forwards `req` and returns the upstream's response (or 502/504).
+    pub async fn forward(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        let client_addr = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let upgrade = upgrade_of(req.headers());
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        let (scheme, authority) = self.scheme_authority.clone();
+        let Ok(uri) = http::Uri::builder()
+            .scheme(scheme)
+            .authority(authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request target is invalid.",
+            );
+        };
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        remove_hop_by_hop(&mut parts.headers);
+        self.forwarding_headers(&mut parts.headers, client_addr, &host);
+        if !self.pass_host_header
+            && let Ok(v) = HeaderValue::try_from(authority.as_str())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+        if let Some(protocol) = &upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol.clone());
+        }
+        let request = Request::from_parts(parts, body);
+        let started = std::time::Instant::now();
+        let mut response = match tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let reason = std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                tracing::warn!(upstream = %authority, error = %reason, "upstream unreachable");
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    &format!("The upstream service cannot be reached ({reason})."),
+                );
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %authority, timeout = ?self.timeout, "upstream timed out");
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway_timeout",
+                    &format!(
+                        "The upstream service did not answer within {} s.",
+                        self.timeout.as_secs_f64()
+                    ),
+                );
+            }
+        };
+        metrics::histogram!("gateway_upstream_response_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await)
+                else {
+                    return;
+                };
+                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+            let (mut parts, _) = response.into_parts();
+            let upgrade = parts.headers.get(header::UPGRADE).cloned();
+            remove_hop_by_hop(&mut parts.headers);
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(u) = upgrade {
+                parts.headers.insert(header::UPGRADE, u);
+            }
+            parts.extensions.insert(FromUpstream);
+            return Response::from_parts(parts, Either::Right(Full::new(Bytes::new())));
+        }
+        remove_hop_by_hop(response.headers_mut());
+        response.extensions_mut().insert(FromUpstream);
+        response.map(Either::Left)
+    }
+}
+
+/// A short JSON error (the SSO layer's pages are for its own answers; these come from the
+/// proxy, whose callers may be browsers or APIs alike).
+fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({"error": code, "message": message}).to_string();
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Reads a whole body (tests and small upstream answers).
+pub async fn collect(body: ProxyBody) -> Result<Bytes, String> {
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(
+            header::PROXY_AUTHORIZATION,
+            HeaderValue::from_static("Basic x"),
+        );
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrades_need_connection_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert_eq!(upgrade_of(&h), None);
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert_eq!(upgrade_of(&h).unwrap(), "websocket");
+    }
+
+    fn proxy(trusted: bool) -> Proxy {
+        Proxy::new(
+            &url::Url::parse("http://127.0.0.1:9/").unwrap(),
+            Duration::from_secs(1),
+            trusted,
+            true,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn forwarding_headers_replace_a_clients_unless_trusted() {
+        let client = Some(SocketAddr::from(([10, 0, 0, 7], 5555)));
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
+        h.insert(header::FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
+        let mut untrusted = h.clone();
+        proxy(false).forwarding_headers(&mut untrusted, client, "app.example.com");
+        assert_eq!(untrusted["x-forwarded-for"], "10.0.0.7");
+        assert_eq!(untrusted["x-forwarded-host"], "app.example.com");
+        assert_eq!(untrusted["x-forwarded-proto"], "http");
+        assert_eq!(
+            untrusted[header::FORWARDED],
+            "for=10.0.0.7;host=app.example.com;proto=http"
+        );
+        let mut trusted = h;
+        proxy(true).forwarding_headers(&mut trusted, client, "app.example.com");
+        assert_eq!(trusted["x-forwarded-for"], "6.6.6.6, 10.0.0.7");
+        assert_eq!(trusted["x-forwarded-host"], "evil.example");
+        assert_eq!(
+            trusted[header::FORWARDED],
+            "for=6.6.6.6, for=10.0.0.7;host=app.example.com;proto=http"
+        );
+        let mut v6 = HeaderMap::new();
+        proxy(false).forwarding_headers(&mut v6, Some("[::1]:80".parse().unwrap()), "h:8080");
+        assert_eq!(
+            v6[header::FORWARDED],
+            "for=\"[::1]\";host=\"h:8080\";proto=http"
+        );
+    }
+}
