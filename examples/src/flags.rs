@@ -101,6 +101,11 @@ pub struct Flags {
         value_delimiter = ','
     )]
     pub workload_labels: Vec<String>,
+    /// Ours: how paths are normalized before policies and the upstream see them, as
+    /// Istio's MeshConfig `pathNormalization`: BASE (default), MERGE_SLASHES,
+    /// DECODE_AND_MERGE_SLASHES or NONE.
+    #[arg(long, env = "OAUTH2_PROXY_PATH_NORMALIZATION")]
+    pub path_normalization: Option<String>,
     /// Ours: the mesh root namespace (default istio-system).
     #[arg(long, env = "OAUTH2_PROXY_ROOT_NAMESPACE")]
     pub root_namespace: Option<String>,
@@ -255,6 +260,7 @@ impl Flags {
         text("metrics_address", &self.metrics_address);
         text("workload_namespace", &self.workload_namespace);
         text("root_namespace", &self.root_namespace);
+        text("path_normalization", &self.path_normalization);
         text("provider", &self.provider);
         text("provider_display_name", &self.provider_display_name);
         text("oidc_issuer_url", &self.oidc_issuer_url);
@@ -370,6 +376,8 @@ pub struct Options {
     pub workload_labels: Vec<(String, String)>,
     /// `--root-namespace`.
     pub root_namespace: String,
+    /// `--path-normalization`.
+    pub path_normalization: authz_policy::path::PathNormalization,
     /// The SSO options.
     pub sso: SsoSettings,
 }
@@ -388,6 +396,7 @@ const GATEWAY_KEYS: &[&str] = &[
     "workload_namespace",
     "workload_labels",
     "root_namespace",
+    "path_normalization",
     "provider_display_name",
     "code_challenge_method",
     "set_authorization_header",
@@ -589,6 +598,23 @@ impl Options {
         }
         let root_namespace =
             take_text(&mut map, "root_namespace")?.unwrap_or_else(|| "istio-system".into());
+        let path_normalization = match take_text(&mut map, "path_normalization")?
+            .map(|m| m.to_ascii_uppercase())
+            .as_deref()
+        {
+            None | Some("BASE" | "DEFAULT") => authz_policy::path::PathNormalization::Base,
+            Some("NONE") => authz_policy::path::PathNormalization::None,
+            Some("MERGE_SLASHES") => authz_policy::path::PathNormalization::MergeSlashes,
+            Some("DECODE_AND_MERGE_SLASHES") => {
+                authz_policy::path::PathNormalization::DecodeAndMergeSlashes
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "path-normalization",
+                    format!("{other:?}: BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES or NONE"),
+                ));
+            }
+        };
         if let Some(method) = take_text(&mut map, "code_challenge_method")?
             && method != "S256"
         {
@@ -643,6 +669,7 @@ impl Options {
             workload_namespace,
             workload_labels,
             root_namespace,
+            path_normalization,
             sso,
         })
     }

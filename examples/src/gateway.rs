@@ -322,6 +322,7 @@ fn load_policies(options: &Options, http: SharedHttpClient) -> Result<PolicySet,
     }
     let compile = CompileOptions::default()
         .root_namespace(options.root_namespace.clone())
+        .path_normalization(options.path_normalization)
         .http(http);
     PolicySet::from_yaml(&text, compile).map_err(|e| {
         let files: Vec<String> = options
@@ -481,7 +482,7 @@ impl tower::Service<Request<Incoming>> for Front {
             }
             let started = std::time::Instant::now();
             let method = req.method().clone();
-            if let Err(rejected) = normalize_path(&mut req) {
+            if let Err(rejected) = normalize_path(&mut req, gateway.options.path_normalization) {
                 metrics::counter!("gateway_requests_total", "outcome" => "bad_request")
                     .increment(1);
                 return Ok(full(
@@ -508,13 +509,15 @@ impl tower::Service<Request<Incoming>> for Front {
     }
 }
 
-/// Rewrites the request path the way Istio's default `BASE` normalization does (dot
-/// segments, `\`, percent-encoded unreserved characters), so policies and the upstream see
-/// the same path; a path Envoy would refuse is an error (400).
-fn normalize_path<B>(req: &mut Request<B>) -> Result<(), String> {
+/// Rewrites the request path as Istio's `pathNormalization` does (`BASE`: dot segments,
+/// `\`, percent-encoded unreserved characters), so policies and the upstream see the same
+/// path; a path Envoy would refuse is an error (400).
+fn normalize_path<B>(
+    req: &mut Request<B>,
+    mode: authz_policy::path::PathNormalization,
+) -> Result<(), String> {
     let path = req.uri().path();
-    let normal = authz_policy::path::normalize(path, authz_policy::path::PathNormalization::Base)
-        .map_err(|e| e.to_string())?;
+    let normal = authz_policy::path::normalize(path, mode).map_err(|e| e.to_string())?;
     if normal == path {
         return Ok(());
     }

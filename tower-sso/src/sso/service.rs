@@ -916,6 +916,15 @@ impl Sso {
         match self.route(&req) {
             Route::Start => {
                 let rd = query_param(&req, "rd").unwrap_or_else(|| "/".into());
+                if rd.chars().any(char::is_control) {
+                    // CR/LF in a redirect target is a header-injection attempt, not a typo.
+                    return ours(respond::error(
+                        &req,
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "The rd parameter contains control characters.",
+                    ));
+                }
                 return ours(self.start_login(&req, &rd).await);
             }
             Route::Callback => return ours(self.callback(&req).await),

@@ -1,0 +1,823 @@
+//! The gateway as its users meet it: a reverse proxy, an ext_authz server, a policy
+//! enforcer, a process with flags; and what it does with hostile requests.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod common;
+
+use std::time::Duration;
+
+use common::world::{Idp, client, login, raw_status, start_gateway, start_upstream};
+use serde_json::{Value, json};
+
+async fn get_json(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = client.get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn the_proxy_forwards_with_forwarding_headers_and_without_hop_by_hop_or_spoofed_ones() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let gw = start_gateway(&idp.issuer, &format!("http://{upstream}/"), json!({})).await;
+    let client = client();
+    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    let (status, seen) = get_json(
+        &client,
+        &format!("{}/orders/7?page=2", gw.url),
+        &[
+            ("cookie", &cookie),
+            ("x-forwarded-user", "mallory"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-host", "evil.example"),
+            ("connection", "x-private-hop"),
+            ("x-private-hop", "secret"),
+            ("x-kept", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], "/orders/7");
+    assert_eq!(seen["query"], "page=2");
+    let h = &seen["headers"];
+    assert_eq!(
+        h["x-forwarded-user"], "alice-sub",
+        "the session's, not the client's"
+    );
+    assert_eq!(
+        h["x-forwarded-for"], "127.0.0.1",
+        "not trusted without --reverse-proxy"
+    );
+    assert_eq!(h["x-forwarded-host"], gw.addr.to_string());
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(
+        h["forwarded"],
+        format!("for=127.0.0.1;host=\"{}\";proto=http", gw.addr)
+    );
+    assert_eq!(h["host"], gw.addr.to_string(), "--pass-host-header");
+    assert!(
+        h.get("x-private-hop").is_none(),
+        "named by Connection: hop-by-hop"
+    );
+    assert_eq!(h["x-kept"], "yes");
+    assert!(
+        h["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ey")
+    );
+    assert!(
+        !h["cookie"].as_str().unwrap_or("").is_empty(),
+        "cookies pass, as with oauth2-proxy"
+    );
+
+    // Behind a trusted proxy the chain is extended.
+    let trusting = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"reverse_proxy": true, "skip_auth_routes": ["^/open/"]}),
+    )
+    .await;
+    let (_, seen) = get_json(
+        &client,
+        &format!("{}/open/x", trusting.url),
+        &[("x-forwarded-for", "203.0.113.9")],
+    )
+    .await;
+    assert_eq!(seen["headers"]["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+}
+
+#[tokio::test]
+async fn bodies_stream_both_ways_and_websockets_upgrade() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"skip_auth_routes": ["^/open/"]}),
+    )
+    .await;
+    let client = client();
+    let upload = client
+        .post(format!("{}/open/upload", gw.url))
+        .body(vec![7u8; 8 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 200);
+    let seen: Value = upload.json_value().await;
+    assert_eq!(seen["body_len"], 8 * 1024 * 1024);
+    let download = client
+        .get(format!("{}/open/big", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().len(), 128 * 64 * 1024);
+
+    let mut ws = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    ws.write_all(
+        format!(
+            "GET /open/ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            gw.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        ws.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: websocket"),
+        "{head}"
+    );
+    ws.write_all(b"hello through the tunnel").await.unwrap();
+    let mut echo = [0u8; 24];
+    tokio::time::timeout(Duration::from_secs(5), ws.read_exact(&mut echo))
+        .await
+        .expect("the tunnel echoes")
+        .unwrap();
+    assert_eq!(&echo, b"hello through the tunnel");
+}
+
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        let text = self.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_502_and_a_slow_one_504_within_the_timeout() {
+    let idp = Idp::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap();
+    drop(closed);
+    let down = start_gateway(
+        &idp.issuer,
+        &format!("http://{dead}/"),
+        json!({"skip_auth_routes": ["^/"]}),
+    )
+    .await;
+    let client = client();
+    let r = client.get(format!("{}/x", down.url)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let body = r.json_value().await;
+    assert_eq!(body["error"], "bad_gateway");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{body}"
+    );
+
+    let upstream = start_upstream().await;
+    let slow = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"skip_auth_routes": ["^/"], "upstream_timeout": "300ms"}),
+    )
+    .await;
+    // The upstream takes 5 s; the answer must come from the 300 ms timeout, well before.
+    let r = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.get(format!("{}/slow", slow.url)).send(),
+    )
+    .await
+    .expect("no hang beyond the upstream timeout")
+    .unwrap();
+    assert_eq!(r.status(), 504);
+    let body = r.json_value().await;
+    assert_eq!(body["error"], "gateway_timeout");
+    assert!(
+        body["message"].as_str().unwrap().contains("0.3 s"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn ext_authz_mode_answers_checks_as_oauth2_proxy_behind_istio_custom() {
+    let idp = Idp::start().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"set_xauthrequest": true}),
+    )
+    .await;
+    let client = client();
+    // Envoy sends the original method and path with the headers it is told to include.
+    let browser = client
+        .get(format!("{}/productpage", gw.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 302);
+    assert!(
+        browser.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{}/authorize?", idp.issuer))
+    );
+    let api = client
+        .get(format!("{}/api/orders", gw.url))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    let allowed = client
+        .get(format!("{}/productpage", gw.url))
+        .header("cookie", &cookie)
+        .header("x-forwarded-user", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    let h = allowed.headers();
+    assert_eq!(h["x-forwarded-user"], "alice-sub");
+    assert_eq!(h["x-forwarded-email"], "alice@example.com");
+    assert_eq!(h["x-auth-request-user"], "alice-sub");
+    assert_eq!(h["x-auth-request-groups"], "admins,group1");
+    assert!(
+        h["authorization"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ey")
+    );
+
+    // The whole Istio path: an app whose AuthorizationPolicy is seed 000's CUSTOM rule,
+    // with the mesh's envoyExtAuthzHttp provider pointing at the gateway.
+    use tower::{Layer as _, ServiceExt as _};
+    let policy = r#"
+apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: oidc, namespace: istio-system}
+spec:
+  action: CUSTOM
+  provider: {name: httpextauth-oidc}
+  rules: [{}]
+  selector: {matchLabels: {istio: ingressgateway}}
+"#;
+    let policies = std::sync::Arc::new(
+        authz_policy::PolicySet::from_yaml(policy, authz_policy::CompileOptions::default())
+            .unwrap(),
+    );
+    let provider = tower_sso::ExtAuthzHttp::builder(&gw.url)
+        .include_request_headers_in_check(&["cookie", "authorization"])
+        .headers_to_upstream_on_allow(&["authorization", "x-forwarded-user", "x-auth-request-*"])
+        .headers_to_downstream_on_deny(&["location", "set-cookie", "content-type"])
+        .build()
+        .unwrap();
+    let app = tower_sso::AuthorizationLayer::new(
+        policies,
+        authz_policy::Workload::new("istio-system", [("istio", "ingressgateway")]),
+    )
+    .custom_provider(
+        "httpextauth-oidc",
+        tower_sso::CustomProvider::ExtAuthzHttp(provider),
+    )
+    .layer(tower::service_fn(|req: http::Request<String>| async move {
+        let user = req
+            .headers()
+            .get("x-auth-request-user")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok::<_, std::convert::Infallible>(http::Response::new(user))
+    }));
+    let request = |cookie: Option<&str>| {
+        let mut b = http::Request::get("/productpage").header("host", "shop.example.com");
+        if let Some(c) = cookie {
+            b = b.header("cookie", c);
+        }
+        b.body(String::new()).unwrap()
+    };
+    let through = app.clone().oneshot(request(Some(&cookie))).await.unwrap();
+    assert_eq!(through.status(), 200);
+    let body = http_body_util::BodyExt::collect(through.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"alice-sub");
+    let refused = app.oneshot(request(None)).await.unwrap();
+    assert_eq!(
+        refused.status(),
+        302,
+        "no session: the gateway's login redirect goes back"
+    );
+    assert!(
+        refused.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{}/authorize?", idp.issuer))
+    );
+}
+
+#[tokio::test]
+async fn policies_apply_to_sso_users_and_bearer_callers_alike_after_istio_normalization() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let dir = std::env::temp_dir().join(format!("gw-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, examples::demo::POLICY).unwrap();
+    let extra = |normalization: &str| {
+        json!({"policies": [policy.display().to_string()], "skip_jwt_bearer_tokens": true,
+               "path_normalization": normalization})
+    };
+    let gw = start_gateway(&idp.issuer, &format!("http://{upstream}/"), extra("BASE")).await;
+    let client = client();
+    let alice = login(&client, &gw.url, &idp.provider, "alice").await;
+    let bob = login(&client, &gw.url, &idp.provider, "bob").await;
+    let status = |cookie: String, path: &'static str, url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{url}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(alice.clone(), "/admin", gw.url.clone()).await, 200);
+    assert_eq!(status(bob.clone(), "/admin", gw.url.clone()).await, 403);
+    assert_eq!(
+        status(bob.clone(), "/admin/users", gw.url.clone()).await,
+        403
+    );
+    assert_eq!(status(bob.clone(), "/elsewhere", gw.url.clone()).await, 200);
+    // Normalized before the policy and the upstream see it.
+    for sneaky in [
+        "/public/../admin",
+        "/./admin",
+        "/%61dmin",
+        "/public/%2e%2e/admin",
+    ] {
+        let r = client
+            .get(format!("{}{sneaky}", gw.url))
+            .header("cookie", &bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{sneaky}");
+    }
+    // BASE keeps %2F (Istio's default): the policy and the upstream both see /admin%2Fx.
+    let (s, seen) = get_json(
+        &client,
+        &format!("{}/admin%2Fx", gw.url),
+        &[("cookie", &bob)],
+    )
+    .await;
+    assert_eq!((s, seen["path"].as_str()), (200, Some("/admin%2Fx")));
+    let strict = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        extra("DECODE_AND_MERGE_SLASHES"),
+    )
+    .await;
+    let bob_strict = login(&client, &strict.url, &idp.provider, "bob").await;
+    for sneaky in ["/admin%2Fx", "//admin", "/admin%5Cx"] {
+        let r = client
+            .get(format!("{}{sneaky}", strict.url))
+            .header("cookie", &bob_strict)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{sneaky}");
+    }
+
+    // Bearer callers: the same policy.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |who: &str, groups: &[&str]| {
+        oidc_core::testing::mint(
+            &idp.provider.signing_key(),
+            json!({"iss": idp.issuer, "aud": "dev-client", "sub": format!("{who}-svc"),
+                   "groups": groups, "iat": now, "exp": now + 300}),
+        )
+    };
+    let bearer = |t: String| format!("Bearer {t}");
+    let admin = bearer(token("ops", &["admins"]));
+    let other = bearer(token("batch", &["jobs"]));
+    let (s, seen) = get_json(
+        &client,
+        &format!("{}/admin", gw.url),
+        &[("authorization", &admin)],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(seen["headers"]["x-forwarded-user"], "ops-svc");
+    let (s, _) = get_json(
+        &client,
+        &format!("{}/admin", gw.url),
+        &[("authorization", &other)],
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, body) = get_json(
+        &client,
+        &format!("{}/anything", gw.url),
+        &[(
+            "authorization",
+            "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        )],
+    )
+    .await;
+    assert_eq!(s, 401, "{body}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn hostile_requests_get_4xx_never_5xx() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let gw = start_gateway(&idp.issuer, &format!("http://{upstream}/"), json!({})).await;
+    let host = gw.addr;
+    let get = |path: &str, headers: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n{headers}Connection: close\r\n\r\n")
+            .into_bytes()
+    };
+    let big = "a".repeat(100 * 1024);
+    let chunks: String = (0..3000)
+        .map(|i| format!("_oauth2_proxy_{i}=x"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let many_cookies: String = (0..3000).map(|i| format!("Cookie: c{i}=1\r\n")).collect();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("an oversized header", get("/", &format!("X-Big: {big}\r\n"))),
+        ("an oversized cookie", get("/", &format!("Cookie: _oauth2_proxy={big}\r\n"))),
+        ("thousands of cookie chunks", get("/", &format!("Cookie: {}\r\n", &chunks[..chunks.len().min(50_000)]))),
+        ("thousands of Cookie headers", get("/", &many_cookies)),
+        ("garbage session chunks", get("/", "Cookie: _oauth2_proxy_0=%%%; _oauth2_proxy_1=\u{1}\r\n")),
+        ("invalid UTF-8 in the path", {
+            let mut r = b"GET /caf\xc3\x28\xff HTTP/1.1\r\n".to_vec();
+            r.extend_from_slice(format!("Host: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+            r
+        }),
+        ("percent-encoded invalid UTF-8", get("/%ff%fe%c3%28", "")),
+        ("dot segments above the root", get("/../../../etc/passwd", "")),
+        ("encoded slashes and dots", get("/..%2f..%2fetc%2fpasswd", "")),
+        ("CRLF in rd", get("/oauth2/start?rd=%0d%0aSet-Cookie:%20pwned=1", "")),
+        ("a NUL in rd", get("/oauth2/start?rd=/%00x", "")),
+        ("a callback with no state", get("/oauth2/callback?code=x", "")),
+        ("a callback with a forged state", get("/oauth2/callback?code=x&state=forged", "Cookie: _oauth2_proxy_csrf_zz=bad\r\n")),
+        ("an unknown endpoint", get("/oauth2/../oauth2/nothing", "")),
+        ("a bearer that is not a JWT", get("/", "Authorization: Bearer a.b\r\n")),
+        ("a smuggling attempt", format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        ).into_bytes()),
+        ("a header with a bare CR", get("/", "X-Evil: a\rb\r\n")),
+        ("an absurd method", get("/", "").into_iter().skip(3).fold(b"BREW".to_vec(), |mut v, b| { v.push(b); v })),
+    ];
+    for (what, request) in cases {
+        let status = raw_status(gw.addr, &request).await;
+        eprintln!("{what}: {status}");
+        assert!(
+            (400..500).contains(&status),
+            "{what}: got {status}, expected a 4xx"
+        );
+    }
+    // And it still serves.
+    assert_eq!(raw_status(gw.addr, &get("/ping", "")).await, 200);
+}
+
+#[tokio::test]
+async fn metrics_count_outcomes_logins_and_provider_calls() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let gw = start_gateway(&idp.issuer, &format!("http://{upstream}/"), json!({})).await;
+    let client = client();
+    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    for _ in 0..3 {
+        let r = client
+            .get(format!("{}/x", gw.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .get(format!("{}/x", gw.url))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let metrics = client
+        .get(format!("{}/metrics", gw.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{line_start} in\n{metrics}"))
+    };
+    // Other tests in this process share the recorder: at least this test's counts.
+    assert!(value("gateway_requests_total{outcome=\"passed\"}") >= 3.0);
+    assert!(value("gateway_requests_total{outcome=\"unauthenticated\"}") >= 1.0);
+    assert!(value("gateway_requests_total{outcome=\"redirected\"}") >= 1.0);
+    assert!(value("sso_logins_total") >= 1.0);
+    assert!(value("oidc_jwks_fetches_total{result=\"ok\"}") >= 1.0);
+    assert!(value("gateway_provider_request_seconds_count") >= 3.0);
+    assert!(!metrics.contains(&cookie), "no secrets in metrics");
+    let ping = client.get(format!("{}/ping", gw.url)).send().await.unwrap();
+    assert_eq!(ping.text().await.unwrap(), "OK");
+    assert_eq!(
+        client
+            .get(format!("{}/ready", gw.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn ready_only_once_the_provider_is_discovered() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let issuer = format!("http://127.0.0.1:{port}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = common::world::options(addr, &issuer, "static://200", json!({}));
+    let gateway = examples::gateway::Gateway::build(options).await.unwrap();
+    let _serving = tokio::spawn(gateway.serve(listener, None, None, std::future::pending()));
+    let client = client();
+    let ready = client
+        .get(format!("http://{addr}/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "the provider is not there yet");
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The provider comes up on its port: ready without a restart.
+    let idp_listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let _idp = tokio::spawn(examples::dev_idp::serve(
+        idp_listener,
+        oidc_core::testing::DevProvider::new(&issuer),
+    ));
+    let mut status = 0;
+    for _ in 0..50 {
+        status = client
+            .get(format!("http://{addr}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 200);
+}
+
+/// The binary, with a deadline.
+fn gateway_bin(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gateway {args:?} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn base_args(issuer: &str) -> Vec<String> {
+    [
+        "--upstream=static://200".to_owned(),
+        "--provider=oidc".to_owned(),
+        format!("--oidc-issuer-url={issuer}"),
+        "--client-id=dev-client".to_owned(),
+        "--client-secret=dev-secret".to_owned(),
+        format!("--cookie-secret={}", common::world::COOKIE_SECRET),
+        "--redirect-url=http://127.0.0.1:4180/oauth2/callback".to_owned(),
+        "--email-domain=*".to_owned(),
+    ]
+    .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_validates_flags_policies_and_discovery() {
+    let idp = Idp::start().await;
+    let args = base_args(&idp.issuer);
+    let run = |extra: &[&str]| {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.push("--check-config");
+        all.extend_from_slice(extra);
+        let all: Vec<String> = all.iter().map(|s| (*s).to_owned()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+                gateway_bin(&refs)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let ok = run(&[]).await;
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("discovery ok") && stdout.ends_with("configuration ok\n"),
+        "{stdout}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("gw-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lint = dir.join("lint.yaml");
+    std::fs::write(
+        &lint,
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: istio-system}\n\
+         spec:\n  action: ALLOW\n  rules:\n  - to:\n    - operation:\n        paths: [\"/a/../b\"]\n",
+    )
+    .unwrap();
+    let warned = run(&[&format!("--policy={}", lint.display())]).await;
+    assert!(warned.status.success());
+    assert!(String::from_utf8_lossy(&warned.stdout).contains("warning: istio-system/p"));
+
+    let broken = dir.join("broken.yaml");
+    std::fs::write(&broken, "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p}\nspec: {action: MAYBE}\n").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut unreachable = base_args(&nowhere);
+    unreachable.push("--check-config".into());
+    let unreachable: Vec<&str> = unreachable.iter().map(String::as_str).collect();
+    let failures: Vec<(std::process::Output, &str)> = vec![
+        (
+            run(&[&format!("--policy={}", broken.display())]).await,
+            "--policy",
+        ),
+        (run(&["--cookie-secret=short"]).await, "--cookie-secret"),
+        (run(&["--cookie-refresh=200h"]).await, "cookie-refresh"),
+        (
+            run(&["--upstream-timeout=forever"]).await,
+            "--upstream-timeout",
+        ),
+        (run(&["--unknown-flag"]).await, "--unknown-flag"),
+        (
+            tokio::task::spawn_blocking({
+                let a: Vec<String> = unreachable.iter().map(|s| (*s).to_owned()).collect();
+                move || gateway_bin(&a.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .unwrap(),
+            "--oidc-issuer-url",
+        ),
+    ];
+    for (out, flag) in failures {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains(flag), "{flag}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        assert!(!stderr.contains("dev-secret"), "no secrets: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_requests_finish_then_exits() {
+    use std::io::{BufRead as _, BufReader};
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut args = base_args(&idp.issuer);
+    args.retain(|a| !a.starts_with("--upstream") && !a.starts_with("--redirect-url"));
+    args.extend([
+        format!("--upstream=http://{upstream}/"),
+        format!("--http-address=127.0.0.1:{port}"),
+        format!("--redirect-url=http://127.0.0.1:{port}/oauth2/callback"),
+        "--skip-auth-route=^/slow$".into(),
+    ]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let ready = rx
+        .iter()
+        .take_while(|_| true)
+        .find(|l| l.contains("ready"))
+        .is_some();
+    assert!(ready, "the gateway logs that it is ready");
+    let client = client();
+    let url = format!("http://127.0.0.1:{port}/slow");
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(15), in_flight)
+            .await
+            .expect("the in-flight request finishes")
+            .unwrap()
+            .unwrap(),
+        200,
+        "the request in flight at SIGTERM is answered"
+    );
+    let exited = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(exited.expect("the gateway exits after draining").success());
+    assert!(
+        client
+            .get(format!("http://127.0.0.1:{port}/ping"))
+            .send()
+            .await
+            .is_err(),
+        "no longer listening"
+    );
+}
