@@ -2,9 +2,30 @@
 //! development identity provider served over HTTP, the demo application, and a small
 //! helper to serve any tower service with hyper.
 //!
+//! - `gateway` (bin): the SSO gateway and ext_authz server with oauth2-proxy's options
+//!   ([`flags`], [`gateway`], [`proxy`]); with no options, the demo ([`demo`]).
 //! - `authz-check` (bin): decide a request against Istio policies (see ARCHITECTURE.md).
 //! - `axum-app`, `hyper-app` (bins): the demo application behind `SsoLayer`, with a
 //!   built-in development provider, in axum and in plain hyper.
+//!
+//! An oauth2-proxy command line, read as the gateway reads it:
+//!
+//! ```
+//! use examples::flags::{Launch, Upstream};
+//!
+//! let launch = Launch::parse_from([
+//!     "gateway", "--upstream=static://200", "--provider=oidc",
+//!     "--oidc-issuer-url=https://idp.example.com", "--client-id=app",
+//!     "--client-secret=s3cret", "--cookie-secret=q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
+//!     "--redirect-url=https://app.example.com/oauth2/callback", "--email-domain=*",
+//! ]).unwrap();
+//! let Launch::Gateway(options) = launch else { panic!("options were given") };
+//! assert_eq!(options.upstream, Upstream::Static(http::StatusCode::OK)); // ext_authz mode
+//!
+//! let error = Launch::parse_from(["gateway", "--upstream=static://200", "--cookie-expire=7d"])
+//!     .unwrap_err();
+//! assert!(error.to_string().contains("--oidc-issuer-url"));      // one line, naming the flag
+//! ```
 
 pub mod demo;
 pub mod demo_app;
