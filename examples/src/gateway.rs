@@ -127,7 +127,7 @@ pub struct Gateway {
     options: Arc<Options>,
     sso: Sso,
     policies: Arc<PolicySet>,
-    workload: Workload,
+    workload: Arc<Workload>,
     metrics: PrometheusHandle,
     ready: Arc<AtomicBool>,
 }
@@ -165,7 +165,7 @@ impl Gateway {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let workload = Workload::new(&options.workload_namespace, labels);
+        let workload = Arc::new(Workload::new(&options.workload_namespace, labels));
         let sso = options
             .sso
             .clone()
@@ -208,7 +208,7 @@ impl Gateway {
         ));
         let warnings = self
             .policies
-            .lint(std::slice::from_ref(&self.workload))
+            .lint(std::slice::from_ref(&*self.workload))
             .into_iter()
             .map(|w| format!("{} {}: {}", w.object, w.field, w.warning))
             .collect();
@@ -238,12 +238,12 @@ impl Gateway {
                 ]),
             ),
         };
-        let mut authz = AuthorizationLayer::new(self.policies.clone(), self.workload.clone())
+        let mut authz = AuthorizationLayer::new(self.policies.clone(), (*self.workload).clone())
             .port(self.options.http_address.port());
         for name in self.policies.custom_providers() {
             authz = authz.custom_provider(name, CustomProvider::Sso(self.sso.clone()));
         }
-        let jwt = JwtAuthLayer::new(self.policies.clone(), self.workload.clone())
+        let jwt = JwtAuthLayer::new(self.policies.clone(), (*self.workload).clone())
             .port(self.options.http_address.port());
         Ok(SsoLayer::new(self.sso.clone()).layer(jwt.layer(authz.layer(backend))))
     }
