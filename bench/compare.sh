@@ -22,6 +22,7 @@
 #   SKIP_OURS=1       do not build/run our gateway (direct + Apache only)
 #   GATEWAY_BIN=PATH  use this gateway binary instead of building target/release/gateway
 #   GATEWAY_EXTRA_ARGS="..."  extra arguments for the gateway (word-split)
+#   GATEWAY_WORKERS=1  our gateway's tokio worker threads (TOKIO_WORKER_THREADS; empty: one per CPU)
 #   KEEP_TMP=1        keep the temp dir (logs, configs, wrk outputs); it is always kept on error
 #
 # Exit status: 0 when every step and every wrk run succeeded (a missed target is not an
@@ -39,6 +40,10 @@ SKIP_OURS=${SKIP_OURS:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 GATEWAY_BIN=${GATEWAY_BIN:-}
 GATEWAY_EXTRA_ARGS=${GATEWAY_EXTRA_ARGS:-}
+# Our gateway's tokio worker threads. On the 2-CPU machine this script was written for,
+# wrk (2 threads) and the backend need CPU too: one worker avoids oversubscribing the
+# cores, which otherwise shows as scheduling delay in p99. Empty: one per CPU (the default).
+GATEWAY_WORKERS=${GATEWAY_WORKERS-1}
 
 for v in ROUNDS THREADS CONNECTIONS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "ERROR: $v must be a positive integer" >&2; exit 1; }
@@ -321,6 +326,7 @@ if [ "$SKIP_OURS" != 1 ]; then
   COOKIE_SECRET=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
   # No per-request log line: Apache runs with its access log off too.
   # shellcheck disable=SC2086 # GATEWAY_EXTRA_ARGS is word-split on purpose
+  env ${GATEWAY_WORKERS:+TOKIO_WORKER_THREADS="$GATEWAY_WORKERS"} \
   "$GATEWAY_BIN" --http-address="127.0.0.1:$GW_PORT" --upstream="$ECHO/" \
     --provider=oidc --oidc-issuer-url="$ISSUER" --client-id="$CLIENT_ID" \
     --client-secret="$CLIENT_SECRET" --cookie-secret="$COOKIE_SECRET" \
@@ -626,7 +632,7 @@ echo "## SSO gateway benchmark: ours vs Apache httpd + mod_auth_openidc"
 echo
 echo "Commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)');" \
   "$([ "$SKIP_OURS" = 1 ] && echo 'our gateway skipped (SKIP_OURS=1)' || echo "our gateway: $GATEWAY_BIN")."
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS round(s), $(nproc) CPUs shared by wrk, servers and backend;" \
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), median of $ROUNDS round(s), $(nproc) CPUs shared by wrk, servers and backend; our gateway with ${GATEWAY_WORKERS:-one per CPU} worker thread(s);" \
   "$(apache2 -v 2>/dev/null | sed -n 's/^Server version: //p'), mod_auth_openidc $(dpkg-query -W -f '${Version}' libapache2-mod-auth-openidc 2>/dev/null || echo '?')."
 echo
 echo "| scenario | server | req/s | p50 | p99 | vs direct | ours/Apache req/s |"

@@ -15,9 +15,9 @@ pub const POLICY: &str = include_str!("../demo/policy.yaml");
 
 /// Binds the gateway's port: 4180 (oauth2-proxy's) when free, else any.
 async fn gateway_listener() -> std::io::Result<TcpListener> {
-    match TcpListener::bind("127.0.0.1:4180").await {
+    match crate::gateway::listen(([127, 0, 0, 1], 4180).into()) {
         Ok(l) => Ok(l),
-        Err(_) => TcpListener::bind("127.0.0.1:0").await,
+        Err(_) => crate::gateway::listen(([127, 0, 0, 1], 0).into()),
     }
 }
 
@@ -55,6 +55,7 @@ pub async fn run(shutdown: impl Future<Output = ()> + Send + 'static) -> Result<
             "email_domains": ["*"],
             "skip_jwt_bearer_tokens": true,
             "set_xauthrequest": true,
+            "pass_authorization_header": true,
             "provider_logout": true,
             "policies": [policy.display().to_string()],
         })

@@ -222,12 +222,15 @@ impl Gateway {
 
     fn stack(&self, upstream: &Upstream) -> Result<Stack, String> {
         let backend = match upstream {
-            Upstream::Http(url) => Backend::Proxy(Arc::new(Proxy::new(
-                url,
-                self.options.upstream_timeout,
-                self.options.reverse_proxy,
-                self.options.pass_host_header,
-            )?)),
+            Upstream::Http(url) => Backend::Proxy(Arc::new(
+                Proxy::new(
+                    url,
+                    self.options.upstream_timeout,
+                    self.options.reverse_proxy,
+                    self.options.pass_host_header,
+                )?
+                .strip_session_cookie(&self.sso.config().cookie.name),
+            )),
             Upstream::Static(status) => Backend::Static(
                 *status,
                 IdentityEcho::new(&[
@@ -308,6 +311,19 @@ impl Gateway {
         while tasks.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// Listens on `addr` with a backlog of 4096 (a burst of new connections is queued, not
+/// refused), as the gateway's listeners do.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 fn load_policies(options: &Options, http: SharedHttpClient) -> Result<PolicySet, String> {

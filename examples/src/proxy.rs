@@ -33,6 +33,7 @@ pub struct Proxy {
     timeout: Duration,
     trust_forwarded: bool,
     pass_host_header: bool,
+    session_cookie: Option<String>,
 }
 
 /// Headers about one connection, not the message (RFC 9110 7.6.1), plus the proxy ones.
@@ -98,6 +99,8 @@ impl Proxy {
         connector.set_connect_timeout(Some(timeout));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            // Idle upstream connections kept after a burst; more are opened while busy.
+            .pool_max_idle_per_host(1024)
             .build(connector);
         Ok(Proxy {
             client,
@@ -105,7 +108,52 @@ impl Proxy {
             timeout,
             trust_forwarded,
             pass_host_header,
+            session_cookie: None,
         })
+    }
+
+    /// Removes the gateway's own cookies (`name`, its chunks `name_0`, `name_1`, ... and
+    /// login states `name_csrf_*`) from requests sent upstream: the sealed session stays
+    /// at the edge, and the upstream gets the identity headers instead.
+    #[must_use]
+    pub fn strip_session_cookie(mut self, name: &str) -> Self {
+        self.session_cookie = Some(name.to_owned());
+        self
+    }
+
+    fn remove_session_cookies(&self, headers: &mut HeaderMap) {
+        let Some(ours) = self.session_cookie.as_deref() else {
+            return;
+        };
+        let is_ours = |pair: &str| {
+            let name = pair.split('=').next().unwrap_or("").trim();
+            name == ours
+                || name
+                    .strip_prefix(ours)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        };
+        let cookies: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+        if !cookies
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(is_ours)
+        {
+            return;
+        }
+        headers.remove(header::COOKIE);
+        let kept: Vec<&str> = cookies
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty() && !is_ours(pair))
+            .collect();
+        if !kept.is_empty()
+            && let Ok(v) = HeaderValue::try_from(kept.join("; "))
+        {
+            headers.insert(header::COOKIE, v);
+        }
     }
 
     /// Sets the forwarding headers: `X-Forwarded-For` / `-Proto` / `-Host` and `Forwarded`
@@ -198,6 +246,7 @@ impl Proxy {
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
+        self.remove_session_cookies(&mut parts.headers);
         self.forwarding_headers(&mut parts.headers, client_addr, &host);
         if !self.pass_host_header
             && let Ok(v) = HeaderValue::try_from(authority.as_str())
@@ -316,6 +365,29 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn the_gateways_cookies_stay_at_the_edge() {
+        let proxy = proxy(false).strip_session_cookie("_oauth2_proxy");
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; _oauth2_proxy_0=aaa; _oauth2_proxy_1=bbb"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("_oauth2_proxy_csrf_12=x; lang=en; _oauth2_proxyish=keep"),
+        );
+        proxy.remove_session_cookies(&mut h);
+        assert_eq!(
+            h[header::COOKIE],
+            "theme=dark; lang=en; _oauth2_proxyish=keep"
+        );
+        let mut only = HeaderMap::new();
+        only.insert(header::COOKIE, HeaderValue::from_static("_oauth2_proxy=s"));
+        proxy.remove_session_cookies(&mut only);
+        assert!(!only.contains_key(header::COOKIE));
     }
 
     #[test]

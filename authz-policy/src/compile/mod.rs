@@ -324,6 +324,18 @@ impl PolicySet {
             .collect()
     }
 
+    /// True when the set has no AuthorizationPolicy: every request is allowed, so a
+    /// server may skip evaluating.
+    pub fn has_no_authorization_policies(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// True when the set has no RequestAuthentication: tokens are not looked at, so a
+    /// server may skip authenticating.
+    pub fn has_no_request_authentications(&self) -> bool {
+        self.authns.is_empty()
+    }
+
     /// The provider names of the CUSTOM policies, sorted and without repeats (what a
     /// server maps to authorizers, as the mesh config's `extensionProviders`).
     ///

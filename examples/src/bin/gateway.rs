@@ -68,20 +68,11 @@ async fn run(launch: Launch) -> Result<(), String> {
         println!("configuration ok");
         return Ok(());
     }
-    let bind = |addr| async move {
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))
-    };
-    let listener = bind(options.http_address).await?;
-    let ext_authz = match options.ext_authz_address {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
-    let metrics = match options.metrics_address {
-        Some(a) => Some(bind(a).await?),
-        None => None,
-    };
+    let bind =
+        |addr| examples::gateway::listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"));
+    let listener = bind(options.http_address)?;
+    let ext_authz = options.ext_authz_address.map(bind).transpose()?;
+    let metrics = options.metrics_address.map(bind).transpose()?;
     tracing::info!(address = %options.http_address, upstream = ?options.upstream, "listening");
     gateway
         .serve(listener, ext_authz, metrics, shutdown_signal())

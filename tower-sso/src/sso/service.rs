@@ -57,6 +57,8 @@ struct Inner {
     refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
     logouts: super::logout::DenyList,
     bearers: super::bearer::BearerVerifiers,
+    /// When the provider was last probed before a login, and whether it answered.
+    probe: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 /// The identity header names, parsed once.
@@ -163,6 +165,7 @@ impl Sso {
                 refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
                 logouts: super::logout::DenyList::default(),
                 bearers: super::bearer::BearerVerifiers::default(),
+                probe: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -226,9 +229,54 @@ impl Sso {
         format!("{}_csrf_", self.inner.config.cookie.name)
     }
 
+    /// Whether the provider answers its discovery URL (within 3 s; an answer is trusted for
+    /// 5 s, a failure for 1 s): a browser is not sent to a provider that is down, it gets a
+    /// 503 page here.
+    async fn provider_answers(&self) -> bool {
+        const UP_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+        const DOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+        let cached = *self
+            .inner
+            .probe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((at, up)) = cached
+            && at.elapsed() < if up { UP_FOR } else { DOWN_FOR }
+        {
+            return up;
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.inner.config.issuer_url.trim_end_matches('/')
+        );
+        let up = match http::Request::get(url).body(Vec::new()) {
+            Ok(request) => matches!(
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    self.inner.http.execute(request)
+                )
+                .await,
+                Ok(Ok(r)) if r.status() == StatusCode::OK
+            ),
+            Err(_) => false,
+        };
+        *self
+            .inner
+            .probe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), up));
+        up
+    }
+
     /// Starts a login: a login-state cookie and a redirect to the provider.
     async fn start_login(&self, req: &Parts, rd: &str) -> Response<Body> {
-        let client = match self.client().await {
+        let reachable = match self.client().await {
+            Ok(c) if self.provider_answers().await => Ok(c),
+            Ok(_) => Err("the discovery URL does not answer".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        let client = match reachable {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "identity provider unavailable");
@@ -345,11 +393,20 @@ impl Sso {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "code exchange failed");
-                let status = match e {
-                    oidc_core::Error::Http(_) => StatusCode::BAD_GATEWAY,
-                    _ => StatusCode::FORBIDDEN,
-                };
-                return respond::error(req, status, "login_failed", &format!("Login failed: {e}."));
+                if let oidc_core::Error::Http(_) = e {
+                    return respond::error(
+                        req,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "provider_unavailable",
+                        "The identity provider cannot be reached right now. Please try again in a moment.",
+                    );
+                }
+                return respond::error(
+                    req,
+                    StatusCode::FORBIDDEN,
+                    "login_failed",
+                    &format!("Login failed: {e}."),
+                );
             }
         };
         let Some(session) = self.new_session(&tokens) else {

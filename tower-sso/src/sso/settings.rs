@@ -48,6 +48,8 @@ pub struct SsoSettings {
     pub whitelist_domains: Option<Vec<String>>,
     #[serde(default, deserialize_with = "flex::boolean")]
     pub pass_access_token: Option<bool>,
+    /// The ID token upstream as `Authorization: Bearer` (default false, as oauth2-proxy;
+    /// `SsoConfig::new` itself defaults to passing it).
     #[serde(default, deserialize_with = "flex::boolean")]
     pub pass_authorization_header: Option<bool>,
     #[serde(default, deserialize_with = "flex::boolean")]
@@ -451,7 +453,8 @@ impl TryFrom<SsoSettings> for SsoConfig {
         if s.pass_access_token == Some(true) {
             config.headers.access_token = Some("x-forwarded-access-token".into());
         }
-        if s.pass_authorization_header == Some(false) {
+        // oauth2-proxy's default: no token upstream unless --pass-authorization-header.
+        if s.pass_authorization_header != Some(true) {
             config.upstream_token = UpstreamToken::None;
         }
         config.skip_jwt_bearer_tokens = s.skip_jwt_bearer_tokens == Some(true);
