@@ -80,7 +80,8 @@ pub struct Flags {
     /// while `--http-address` proxies.
     #[arg(long, env = "OAUTH2_PROXY_EXT_AUTHZ_ADDRESS")]
     pub ext_authz_address: Option<String>,
-    /// Also serve `/metrics` on this address (it is always on `--http-address`).
+    /// Serve Prometheus `/metrics` on this address too (on `--http-address` it is
+    /// `{--proxy-prefix}/metrics`, so the application's own `/metrics` is not shadowed).
     #[arg(long, env = "OAUTH2_PROXY_METRICS_ADDRESS")]
     pub metrics_address: Option<String>,
     /// Log one line per request (default true).

@@ -1,7 +1,7 @@
 //! The gateway: oauth2-proxy's job done with tower-sso. Every request goes through
 //!
 //! ```text
-//! /ping /ready /metrics  ->  path normalization (Istio's BASE)  ->  SsoLayer
+//! /ping /ready /oauth2/metrics  ->  path normalization (Istio's BASE)  ->  SsoLayer
 //!   ->  JwtAuthLayer + AuthorizationLayer (--policy files)  ->  reverse proxy | static answer
 //! ```
 //!
@@ -467,7 +467,22 @@ impl tower::Service<Request<Incoming>> for Front {
         let front = self.clone();
         Box::pin(async move {
             let gateway = &front.gateway;
-            match req.uri().path() {
+            let path = req.uri().path();
+            let metrics_here = if front.metrics_only {
+                path == "/metrics"
+            } else {
+                // Under the prefix the gateway owns: the application's own /metrics stays
+                // reachable.
+                path.strip_prefix(gateway.sso.config().proxy_prefix.as_str()) == Some("/metrics")
+            };
+            if metrics_here {
+                return Ok(full(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    gateway.metrics.render(),
+                ));
+            }
+            match path {
                 "/ping" => return Ok(full(StatusCode::OK, "text/plain", "OK")),
                 "/ready" => {
                     return Ok(if gateway.ready.load(Ordering::Acquire) {
@@ -479,13 +494,6 @@ impl tower::Service<Request<Incoming>> for Front {
                             "not ready: the provider has not been discovered yet",
                         )
                     });
-                }
-                "/metrics" => {
-                    return Ok(full(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4",
-                        gateway.metrics.render(),
-                    ));
                 }
                 _ if front.metrics_only => {
                     return Ok(full(

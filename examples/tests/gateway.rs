@@ -539,7 +539,7 @@ async fn metrics_count_outcomes_logins_and_provider_calls() {
         .unwrap();
     assert_eq!(r.status(), 401);
     let metrics = client
-        .get(format!("{}/metrics", gw.url))
+        .get(format!("{}/oauth2/metrics", gw.url))
         .send()
         .await
         .unwrap()
@@ -562,6 +562,18 @@ async fn metrics_count_outcomes_logins_and_provider_calls() {
     assert!(value("oidc_jwks_fetches_total{result=\"ok\"}") >= 1.0);
     assert!(value("gateway_provider_request_seconds_count") >= 3.0);
     assert!(!metrics.contains(&cookie), "no secrets in metrics");
+    // The application's own /metrics is not shadowed: it is an application path.
+    let app_metrics = client
+        .get(format!("{}/metrics", gw.url))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        app_metrics.status(),
+        401,
+        "behind the login like any app path"
+    );
     let ping = client.get(format!("{}/ping", gw.url)).send().await.unwrap();
     assert_eq!(ping.text().await.unwrap(), "OK");
     assert_eq!(

@@ -44,20 +44,8 @@ impl BearerVerifiers {
         for (verifier, keys) in verifiers {
             match verifier.verify_with_cache(token, keys).await {
                 Ok(verified) => {
-                    let c = verified.claims();
-                    let Some(sub) = c.sub.clone() else {
-                        return Err(Refused("the token has no sub".into()));
-                    };
-                    return Ok(SessionUser {
-                        iss: c.iss.clone(),
-                        sub,
-                        email: c.email.clone(),
-                        email_verified: c.email_verified,
-                        preferred_username: c.preferred_username.clone(),
-                        name: c.name.clone(),
-                        groups: c.groups.clone(),
-                        sid: c.sid.clone(),
-                    });
+                    return SessionUser::from_claims(verified.claims())
+                        .ok_or_else(|| Refused("the token has no sub".into()));
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);

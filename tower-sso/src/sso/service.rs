@@ -467,16 +467,7 @@ impl Sso {
         let expire = self.inner.config.cookie_expire;
         Some(Session {
             id: oidc_core_random_id(),
-            user: SessionUser {
-                iss: c.iss.clone(),
-                sub: c.sub.clone()?,
-                email: c.email.clone(),
-                email_verified: c.email_verified,
-                preferred_username: c.preferred_username.clone(),
-                name: c.name.clone(),
-                groups: c.groups.clone(),
-                sid: c.sid.clone(),
-            },
+            user: SessionUser::from_claims(c)?,
             id_token: tokens.id_token_raw().cloned(),
             access_token: Some(tokens.access_token().clone()),
             refresh_token: tokens.refresh_token().cloned(),

@@ -40,6 +40,20 @@ pub struct SessionUser {
 }
 
 impl SessionUser {
+    /// The user a verified token names (`None` without `sub`).
+    pub fn from_claims(c: &oidc_core::verify::Claims) -> Option<SessionUser> {
+        Some(SessionUser {
+            iss: c.iss.clone(),
+            sub: c.sub.clone()?,
+            email: c.email.clone(),
+            email_verified: c.email_verified,
+            preferred_username: c.preferred_username.clone(),
+            name: c.name.clone(),
+            groups: c.groups.clone(),
+            sid: c.sid.clone(),
+        })
+    }
+
     /// Istio's `request.auth.principal` for this user: `iss/sub`.
     pub fn principal(&self) -> String {
         format!("{}/{}", self.iss, self.sub)
