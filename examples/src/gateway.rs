@@ -129,6 +129,7 @@ pub struct Gateway {
     policies: Arc<PolicySet>,
     workload: Arc<Workload>,
     metrics: PrometheusHandle,
+    counters: Arc<RequestCounters>,
     ready: Arc<AtomicBool>,
 }
 
@@ -178,6 +179,7 @@ impl Gateway {
             policies,
             workload,
             metrics,
+            counters: Arc::new(RequestCounters::new()),
             ready: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -432,11 +434,41 @@ fn full(
     r
 }
 
-/// The request's outcome, for `gateway_requests_total{outcome}`.
+/// The outcomes of `gateway_requests_total{outcome}`.
+const OUTCOMES: [&str; 10] = [
+    "passed",
+    "redirected",
+    "unauthenticated",
+    "denied",
+    "upstream_unreachable",
+    "upstream_timeout",
+    "unavailable",
+    "bad_request",
+    "error",
+    "answered",
+];
+
+/// `gateway_requests_total` per outcome, registered once (no lookup per request).
+#[derive(Debug)]
+struct RequestCounters([metrics::Counter; OUTCOMES.len()]);
+
+impl RequestCounters {
+    fn new() -> Self {
+        Self(OUTCOMES.map(|o| metrics::counter!("gateway_requests_total", "outcome" => o)))
+    }
+
+    fn count(&self, outcome: &str) {
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            self.0[i].increment(1);
+        }
+    }
+}
+
+/// The request's outcome, one of [`OUTCOMES`].
 fn outcome<B>(response: &Response<B>) -> &'static str {
     let status = response.status();
     if response.extensions().get::<FromUpstream>().is_some() {
-        return "passed";
+        return OUTCOMES[0];
     }
     match status.as_u16() {
         302 | 303 | 307 => "redirected",
@@ -504,25 +536,25 @@ impl tower::Service<Request<Incoming>> for Front {
                 }
                 _ => {}
             }
-            let started = std::time::Instant::now();
-            let method = req.method().clone();
             if let Err(rejected) = normalize_path(&mut req, gateway.options.path_normalization) {
-                metrics::counter!("gateway_requests_total", "outcome" => "bad_request")
-                    .increment(1);
+                gateway.counters.count("bad_request");
                 return Ok(full(
                     StatusCode::BAD_REQUEST,
                     "application/json",
                     serde_json::json!({"error": "bad_request", "message": rejected}).to_string(),
                 ));
             }
-            let path = req.uri().path().to_owned();
+            let log = gateway.options.request_logging.then(|| {
+                let path = req.uri().path().to_owned();
+                (std::time::Instant::now(), req.method().clone(), path)
+            });
             if let Some(peer) = front.peer {
                 req.extensions_mut().insert(ClientAddr(peer));
             }
             let Ok(response) = front.stack.clone().oneshot(req).await;
             let outcome = outcome(&response);
-            metrics::counter!("gateway_requests_total", "outcome" => outcome).increment(1);
-            if gateway.options.request_logging {
+            gateway.counters.count(outcome);
+            if let Some((started, method, path)) = log {
                 tracing::info!(
                     %method, %path, status = response.status().as_u16(), outcome,
                     ms = started.elapsed().as_secs_f64() * 1000.0, "request"
