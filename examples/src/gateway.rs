@@ -233,15 +233,9 @@ impl Gateway {
                 )?
                 .strip_session_cookie(&self.sso.config().cookie.name),
             )),
-            Upstream::Static(status) => Backend::Static(
-                *status,
-                IdentityEcho::new(&[
-                    http::HeaderName::from_static("x-auth-request-user"),
-                    http::HeaderName::from_static("x-auth-request-email"),
-                    http::HeaderName::from_static("x-auth-request-preferred-username"),
-                    http::HeaderName::from_static("x-auth-request-groups"),
-                ]),
-            ),
+            // Only what the SSO layer set on the request is echoed: X-Auth-Request-* come
+            // from the SSO layer's response headers, never from the client's request.
+            Upstream::Static(status) => Backend::Static(*status, IdentityEcho::new(&[])),
         };
         let mut authz = AuthorizationLayer::new(self.policies.clone(), (*self.workload).clone())
             .port(self.options.http_address.port());

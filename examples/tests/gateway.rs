@@ -258,10 +258,40 @@ async fn ext_authz_mode_answers_checks_as_oauth2_proxy_behind_istio_custom() {
         .get(format!("{}/productpage", gw.url))
         .header("cookie", &cookie)
         .header("x-forwarded-user", "mallory")
+        .header("x-auth-request-user", "mallory")
+        .header("x-auth-request-groups", "admins")
         .send()
         .await
         .unwrap();
     assert_eq!(allowed.status(), 200);
+    for spoofable in [
+        "x-forwarded-user",
+        "x-auth-request-user",
+        "x-auth-request-groups",
+    ] {
+        let values: Vec<_> = allowed.headers().get_all(spoofable).iter().collect();
+        assert_eq!(
+            values.len(),
+            1,
+            "{spoofable}: only the gateway's value: {values:?}"
+        );
+        assert_ne!(values[0], "mallory", "{spoofable}");
+    }
+    // Without --set-xauthrequest the answer has none, whatever the check request carried.
+    let quiet = start_gateway(&idp.issuer, "static://200", json!({})).await;
+    let quiet_cookie = login(&client, &quiet.url, &idp.provider, "bob").await;
+    let answer = client
+        .get(format!("{}/productpage", quiet.url))
+        .header("cookie", &quiet_cookie)
+        .header("x-auth-request-user", "mallory")
+        .header("x-auth-request-groups", "admins")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-forwarded-user"], "bob-sub");
+    assert!(!answer.headers().contains_key("x-auth-request-user"));
+    assert!(!answer.headers().contains_key("x-auth-request-groups"));
     let h = allowed.headers();
     assert_eq!(h["x-forwarded-user"], "alice-sub");
     assert_eq!(h["x-forwarded-email"], "alice@example.com");
