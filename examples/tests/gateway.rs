@@ -277,6 +277,22 @@ async fn ext_authz_mode_answers_checks_as_oauth2_proxy_behind_istio_custom() {
         );
         assert_ne!(values[0], "mallory", "{spoofable}");
     }
+    // A user with no groups: the answer carries an empty X-Forwarded-Groups, which
+    // replaces a client's copy upstream (Envoy keeps headers the answer lacks).
+    idp.provider
+        .add_user(oidc_core::testing::DevUser::new_for_tests("carol"));
+    let carol = login(&client, &gw.url, &idp.provider, "carol").await;
+    let answer = client
+        .get(format!("{}/productpage", gw.url))
+        .header("cookie", &carol)
+        .header("x-forwarded-groups", "admins")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["x-forwarded-user"], "carol-sub");
+    assert_eq!(answer.headers()["x-forwarded-groups"], "");
+
     // Without --set-xauthrequest the answer has none, whatever the check request carried.
     let quiet = start_gateway(&idp.issuer, "static://200", json!({})).await;
     let quiet_cookie = login(&client, &quiet.url, &idp.provider, "bob").await;

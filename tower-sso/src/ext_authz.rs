@@ -433,7 +433,9 @@ impl ExtAuthzHttp {
 /// matches; the SSO layer answers what needs answering (a login redirect, the callback,
 /// sign-out, 401) and passes checked requests here, which answers `200 OK` with the
 /// identity headers the SSO layer set (`Authorization`, `X-Forwarded-User`, ...), for
-/// `headersToUpstreamOnAllow`.
+/// `headersToUpstreamOnAllow`. An identity header the SSO layer did not set (no groups,
+/// say, or a route that needs no login) is answered empty: Envoy keeps a client's copy of
+/// a header the answer lacks, and the empty value replaces it.
 ///
 /// ```
 /// # fn make(sso: tower_sso::Sso) {
@@ -484,7 +486,15 @@ impl<B> tower::Service<http::Request<B>> for IdentityEcho {
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let mut response = Response::new(Full::new(Bytes::new()));
         for name in self.names.iter() {
-            for value in req.headers().get_all(name) {
+            let mut values = req.headers().get_all(name).iter().peekable();
+            if values.peek().is_none() && name != http::header::AUTHORIZATION {
+                // Envoy keeps a client's copy of a header the answer does not carry: an
+                // empty value replaces it (a user with no groups sends none of their own).
+                response
+                    .headers_mut()
+                    .insert(name.clone(), http::HeaderValue::from_static(""));
+            }
+            for value in values {
                 response.headers_mut().append(name.clone(), value.clone());
             }
         }
