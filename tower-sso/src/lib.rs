@@ -55,7 +55,10 @@
 //! - Sessions sealed with AES-256-GCM into chunked cookies, each `Set-Cookie` line within
 //!   4096 bytes; Secure, HttpOnly, SameSite=Lax; a tampered, swapped or foreign cookie means
 //!   logging in again. Tokens are refreshed once per session however many requests ask.
-//! - Browsers are redirected to log in; API clients (JSON, XHR, bearer, non-GET) get 401.
+//! - Browsers are redirected to log in (a 503 page instead when the provider does not
+//!   answer); API clients (JSON, XHR, bearer, non-GET) get 401. With
+//!   `skip_jwt_bearer_tokens`, a JWT bearer verified for the provider (or an
+//!   `extra_jwt_issuers` entry) needs no session.
 //! - Configuration as oauth2-proxy's options ([`sso::settings::SsoSettings`]: TOML, YAML,
 //!   `OAUTH2_PROXY_*` variables), checked when built.
 //!
