@@ -3,8 +3,6 @@
 
 use std::future::Future;
 
-use base64::Engine as _;
-use oidc_core::testing::DevProvider;
 use tokio::net::TcpListener;
 
 use crate::flags::Options;
@@ -25,9 +23,7 @@ async fn gateway_listener() -> std::io::Result<TcpListener> {
 /// (stdout: `open http://127.0.0.1:PORT/ ...`) and serves until `shutdown` completes.
 pub async fn run(shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
     let io = |e: std::io::Error| e.to_string();
-    let idp = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
-    let issuer = format!("http://127.0.0.1:{}", idp.local_addr().map_err(io)?.port());
-    tokio::spawn(crate::dev_idp::serve(idp, DevProvider::new(&issuer)));
+    let (_provider, issuer, _serving) = crate::dev_idp::start_on_loopback().await.map_err(io)?;
     let app = TcpListener::bind("127.0.0.1:0").await.map_err(io)?;
     let app_url = format!("http://127.0.0.1:{}/", app.local_addr().map_err(io)?.port());
     tokio::spawn(async move { axum::serve(app, crate::demo_app::router()).await });
@@ -39,8 +35,7 @@ pub async fn run(shutdown: impl Future<Output = ()> + Send + 'static) -> Result<
 
     let policy = std::env::temp_dir().join(format!("edge-sso-demo-{}.yaml", std::process::id()));
     std::fs::write(&policy, POLICY).map_err(|e| format!("{}: {e}", policy.display()))?;
-    let mut secret = [0u8; 32];
-    tower_sso::sso::session::codec::fill_random(&mut secret).map_err(|e| e.to_string())?;
+    let cookie_secret = crate::random_cookie_secret().map_err(io)?;
     let options = Options::from_map(
         serde_json::json!({
             "http_address": listener.local_addr().map_err(io)?.to_string(),
@@ -51,7 +46,7 @@ pub async fn run(shutdown: impl Future<Output = ()> + Send + 'static) -> Result<
             "client_id": "dev-client",
             "client_secret": "dev-secret",
             "redirect_url": format!("{gateway_url}/oauth2/callback"),
-            "cookie_secret": base64::engine::general_purpose::URL_SAFE.encode(secret),
+            "cookie_secret": cookie_secret,
             "email_domains": ["*"],
             "skip_jwt_bearer_tokens": true,
             "set_xauthrequest": true,

@@ -10,6 +10,18 @@ use hyper::service::service_fn;
 use oidc_core::testing::DevProvider;
 use tokio::net::TcpListener;
 
+/// Starts a development provider on a free loopback port: the provider, its issuer URL
+/// (`http://127.0.0.1:PORT`) and the serving task (it runs until aborted, or until the
+/// process ends when the handle is dropped).
+pub async fn start_on_loopback()
+-> std::io::Result<(DevProvider, String, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let provider = DevProvider::new(&issuer);
+    let task = tokio::spawn(serve(listener, provider.clone()));
+    Ok((provider, issuer, task))
+}
+
 /// Serves `provider` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, provider: DevProvider) {
     loop {

@@ -490,11 +490,16 @@ impl tower::Service<Request<Incoming>> for Front {
     }
 
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
-        let front = self.clone();
+        let Front {
+            stack,
+            gateway,
+            peer,
+            metrics_only,
+        } = self.clone();
         Box::pin(async move {
-            let gateway = &front.gateway;
+            let gateway = &gateway;
             let path = req.uri().path();
-            let metrics_here = if front.metrics_only {
+            let metrics_here = if metrics_only {
                 path == "/metrics"
             } else {
                 // Under the prefix the gateway owns: the application's own /metrics stays
@@ -521,7 +526,7 @@ impl tower::Service<Request<Incoming>> for Front {
                         )
                     });
                 }
-                _ if front.metrics_only => {
+                _ if metrics_only => {
                     return Ok(full(
                         StatusCode::NOT_FOUND,
                         "text/plain",
@@ -542,10 +547,10 @@ impl tower::Service<Request<Incoming>> for Front {
                 let path = req.uri().path().to_owned();
                 (std::time::Instant::now(), req.method().clone(), path)
             });
-            if let Some(peer) = front.peer {
+            if let Some(peer) = peer {
                 req.extensions_mut().insert(ClientAddr(peer));
             }
-            let Ok(response) = front.stack.clone().oneshot(req).await;
+            let Ok(response) = stack.oneshot(req).await;
             let outcome = outcome(&response);
             gateway.counters.count(outcome);
             if let Some((started, method, path)) = log {

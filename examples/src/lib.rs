@@ -82,15 +82,10 @@ pub async fn start_demo_from_args() -> std::io::Result<Demo> {
 /// Starts the development provider on a free loopback port and prepares an SSO for an
 /// application on `app_port` (0: a free port). The provider runs until the process ends.
 pub async fn start_demo(app_port: u16) -> std::io::Result<Demo> {
-    let idp = TcpListener::bind("127.0.0.1:0").await?;
-    let issuer = format!("http://127.0.0.1:{}", idp.local_addr()?.port());
-    let provider = DevProvider::new(&issuer);
-    tokio::spawn(dev_idp::serve(idp, provider.clone()));
+    let (provider, issuer, _serving) = dev_idp::start_on_loopback().await?;
     let app_listener = TcpListener::bind(("127.0.0.1", app_port)).await?;
     let app_url = format!("http://127.0.0.1:{}", app_listener.local_addr()?.port());
-    let mut secret = [0u8; 32];
-    let _ = aws_lc_rs_fill(&mut secret);
-    let secret = base64::engine::general_purpose::URL_SAFE.encode(secret);
+    let secret = random_cookie_secret()?;
     let config = SsoConfig::new(
         &issuer,
         "dev-client",
@@ -110,7 +105,10 @@ pub async fn start_demo(app_port: u16) -> std::io::Result<Demo> {
     })
 }
 
-fn aws_lc_rs_fill(bytes: &mut [u8]) -> Result<(), ()> {
-    // A fresh cookie secret per run: sessions of the demo do not outlive it.
-    tower_sso::sso::session::codec::fill_random(bytes).map_err(|_| ())
+/// A fresh cookie secret (32 random bytes, base64url) for a demo run: its sessions do not
+/// outlive the process.
+pub fn random_cookie_secret() -> std::io::Result<String> {
+    let mut secret = [0u8; 32];
+    tower_sso::sso::session::codec::fill_random(&mut secret).map_err(std::io::Error::other)?;
+    Ok(base64::engine::general_purpose::URL_SAFE.encode(secret))
 }

@@ -323,16 +323,11 @@ impl Proxy {
 /// A short JSON error (the SSO layer's pages are for its own answers; these come from the
 /// proxy, whose callers may be browsers or APIs alike).
 fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({"error": code, "message": message}).to_string();
-    let mut r = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    tower_sso::sso::respond::json(
+        status,
+        &serde_json::json!({"error": code, "message": message}),
+    )
+    .map(Either::Right)
 }
 
 /// Reads a whole body (tests and small upstream answers).

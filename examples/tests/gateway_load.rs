@@ -224,10 +224,7 @@ async fn start_echo() -> SocketAddr {
 
 /// The development provider served by `examples::dev_idp::serve` (never stopped).
 async fn start_dev_idp() -> (String, DevProvider) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let provider = DevProvider::new(&issuer);
-    tokio::spawn(examples::dev_idp::serve(listener, provider.clone()));
+    let (provider, issuer, _serving) = examples::dev_idp::start_on_loopback().await.unwrap();
     (issuer, provider)
 }
 

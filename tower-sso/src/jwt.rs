@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use authz_policy::{Authentication, HeaderChanges, PolicySet, Workload};
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::Either;
 
 use crate::request::{attributes, now};
@@ -97,17 +97,7 @@ pub(crate) fn apply(parts: &mut http::request::Parts, changes: &HeaderChanges) {
 
 fn rejected(status: u16, reason: &str, uri: &Uri) -> Response<Body> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
-    let mut r = respond::json(
-        status,
-        &serde_json::json!({"error": "invalid_token", "message": reason}),
-    );
-    let realm = uri.path().replace('"', "");
-    if let Ok(v) =
-        HeaderValue::try_from(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
-    {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    r
+    respond::invalid_token(status, uri.path(), reason)
 }
 
 impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for JwtAuth<S>

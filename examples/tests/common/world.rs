@@ -25,10 +25,7 @@ pub(crate) struct Idp {
 
 impl Idp {
     pub(crate) async fn start() -> Idp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let provider = DevProvider::new(&issuer);
-        let task = tokio::spawn(examples::dev_idp::serve(listener, provider.clone()));
+        let (provider, issuer, task) = examples::dev_idp::start_on_loopback().await.unwrap();
         Idp {
             provider,
             issuer,

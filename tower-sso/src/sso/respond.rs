@@ -95,13 +95,12 @@ pub fn unauthorized(realm: &str) -> Response<Body> {
     r
 }
 
-/// 401 for a bearer token that did not verify (RFC 6750 `invalid_token`, with the reason;
-/// never the token).
-pub fn invalid_token(realm: &str, reason: &str) -> Response<Body> {
-    let mut r = respond(
-        StatusCode::UNAUTHORIZED,
-        "application/json",
-        serde_json::json!({"error": "invalid_token", "message": reason}).to_string(),
+/// `status` (401, or 403 for a wrong audience) for a bearer token that did not verify:
+/// RFC 6750 `invalid_token` with the reason, never the token.
+pub fn invalid_token(status: StatusCode, realm: &str, reason: &str) -> Response<Body> {
+    let mut r = json(
+        status,
+        &serde_json::json!({"error": "invalid_token", "message": reason}),
     );
     let challenge = format!(
         "Bearer realm=\"{}\", error=\"invalid_token\"",

@@ -1041,7 +1041,11 @@ impl Sso {
                 }
                 Err(refused) => {
                     tracing::info!(reason = %refused.0, "bearer token refused");
-                    return ours(respond::invalid_token(&config.issuer_url, &refused.0));
+                    return ours(respond::invalid_token(
+                        StatusCode::UNAUTHORIZED,
+                        &config.issuer_url,
+                        &refused.0,
+                    ));
                 }
             };
             let authorization = req.headers.get(header::AUTHORIZATION).cloned();
