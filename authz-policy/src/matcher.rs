@@ -55,6 +55,17 @@ impl StrMatch {
         }
     }
 
+    /// Case-sensitive match of raw bytes (header values, which need not be text).
+    pub(crate) fn matches_bytes(&self, s: &[u8]) -> bool {
+        match self {
+            StrMatch::Exact(v) => s == v.as_bytes(),
+            StrMatch::Prefix(v) => s.starts_with(v.as_bytes()),
+            StrMatch::Suffix(v) => s.ends_with(v.as_bytes()),
+            StrMatch::NonEmpty => !s.is_empty(),
+            StrMatch::Exists => true,
+        }
+    }
+
     /// ASCII case-insensitive match against a lower-cased pattern, without allocating.
     pub(crate) fn matches_ignore_case(&self, s: &str) -> bool {
         let s = s.as_bytes();

@@ -5,12 +5,15 @@ use std::net::IpAddr;
 
 /// The request's headers: a list of name/value pairs (names in any case; a repeated header
 /// is several pairs), or an `http::HeaderMap`.
+///
+/// Values are bytes, as Envoy compares them: a value that is not visible ASCII (an
+/// `http::HeaderValue` may carry any byte but controls) is still a value, never absent.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub enum Headers<'a> {
     /// Name/value pairs.
     Pairs(&'a [(&'a str, &'a str)]),
-    /// An `http` header map (non-UTF-8 values are treated as absent).
+    /// An `http` header map.
     Map(&'a http::HeaderMap),
 }
 
@@ -21,8 +24,8 @@ impl Default for Headers<'_> {
 }
 
 impl<'a> Headers<'a> {
-    /// Every value of header `name` (case-insensitive), in order.
-    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a str> + 's {
+    /// Every value of header `name` (case-insensitive), in order, as bytes.
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
         let (pairs, map): (&'a [(&'a str, &'a str)], Option<&'a http::HeaderMap>) = match *self {
             Headers::Pairs(p) => (p, None),
             Headers::Map(m) => (&[], Some(m)),
@@ -30,25 +33,25 @@ impl<'a> Headers<'a> {
         let from_pairs = pairs
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v);
+            .map(|(_, v)| v.as_bytes());
         let from_map = map
             .into_iter()
             .flat_map(move |m| m.get_all(name).iter())
-            .filter_map(|v| v.to_str().ok());
+            .map(http::HeaderValue::as_bytes);
         from_pairs.chain(from_map)
     }
 
     /// The header's values joined with `,` as Envoy matches a repeated header, or `None`.
-    pub fn joined(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    pub fn joined(&self, name: &str) -> Option<std::borrow::Cow<'a, [u8]>> {
         let mut values = self.get_all(name);
         let first = values.next()?;
         match values.next() {
             None => Some(std::borrow::Cow::Borrowed(first)),
             Some(second) => {
-                let mut joined = format!("{first},{second}");
-                for v in values {
-                    joined.push(',');
-                    joined.push_str(v);
+                let mut joined = first.to_vec();
+                for v in std::iter::once(second).chain(values) {
+                    joined.push(b',');
+                    joined.extend_from_slice(v);
                 }
                 Some(std::borrow::Cow::Owned(joined))
             }

@@ -336,6 +336,26 @@ impl PolicySet {
         self.authns.is_empty()
     }
 
+    /// The headers RequestAuthentication rules write for the upstream
+    /// (`outputPayloadToHeader`, `outputClaimToHeaders`), lower-case, sorted, without
+    /// repeats: a server must never take them from a client.
+    pub fn output_headers(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .authns
+            .iter()
+            .flat_map(|a| &a.rules)
+            .flat_map(|r| {
+                r.payload_header
+                    .iter()
+                    .chain(r.claim_headers.iter().map(|(h, _)| h))
+            })
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The provider names of the CUSTOM policies, sorted and without repeats (what a
     /// server maps to authorizers, as the mesh config's `extensionProviders`).
     ///

@@ -47,22 +47,26 @@ fn is_base64url_or_dot(b: u8) -> bool {
 
 /// Envoy's header extraction (`extractor.cc`): the prefix anywhere in the value
 /// (case-sensitive), then the first run of base64url-and-dot characters after it; nothing
-/// after the prefix yields the raw value (which then fails to parse).
-fn from_header_value<'v>(value: &'v str, prefix: Option<&str>) -> Option<&'v str> {
+/// after the prefix yields the raw value (which then fails to parse). Values are bytes: one
+/// that is not text is still a token (a malformed one, 401), never "no token".
+fn from_header_value<'v>(value: &'v [u8], prefix: Option<&str>) -> Option<Cow<'v, str>> {
+    let raw = || Some(String::from_utf8_lossy(value));
     let Some(prefix) = prefix.filter(|p| !p.is_empty()) else {
-        return Some(value);
+        return raw();
     };
-    let at = value.find(prefix)?;
+    let prefix = prefix.as_bytes();
+    let at = value.windows(prefix.len()).position(|w| w == prefix)?;
     let rest = &value[at + prefix.len()..];
-    let Some(start) = rest.bytes().position(is_base64url_or_dot) else {
-        return Some(value);
+    let Some(start) = rest.iter().position(|b| is_base64url_or_dot(*b)) else {
+        return raw();
     };
     let token = &rest[start..];
     let end = token
-        .bytes()
-        .position(|b| !is_base64url_or_dot(b))
+        .iter()
+        .position(|b| !is_base64url_or_dot(*b))
         .unwrap_or(token.len());
-    Some(&token[..end])
+    // Only ASCII characters were taken, so this is text.
+    Some(String::from_utf8_lossy(&token[..end]))
 }
 
 fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r>>) {
@@ -70,10 +74,7 @@ fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r
         Location::Header(name, prefix) => {
             for value in req.headers.get_all(name) {
                 if let Some(token) = from_header_value(value, prefix.as_deref()) {
-                    out.push(Found {
-                        token: Cow::Borrowed(token),
-                        location,
-                    });
+                    out.push(Found { token, location });
                 }
             }
         }
@@ -90,12 +91,13 @@ fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r
         }
         Location::Cookie(name) => {
             for header in req.headers.get_all("cookie") {
-                for pair in header.split(';') {
-                    if let Some((k, v)) = pair.trim().split_once('=')
-                        && k == name
+                for pair in header.split(|b| *b == b';') {
+                    let pair = pair.trim_ascii();
+                    if let Some(eq) = pair.iter().position(|b| *b == b'=')
+                        && &pair[..eq] == name.as_bytes()
                     {
                         out.push(Found {
-                            token: Cow::Borrowed(v),
+                            token: String::from_utf8_lossy(&pair[eq + 1..]),
                             location,
                         });
                         return;
@@ -306,31 +308,33 @@ mod tests {
     #[test]
     fn header_extraction_follows_envoy() {
         let b = Some("Bearer ");
+        let x = |v: &str, p: Option<&str>| {
+            from_header_value(v.as_bytes(), p).map(std::borrow::Cow::into_owned)
+        };
+        let some = |v: &str| Some(v.to_owned());
+        assert_eq!(x("Bearer abc.def.ghi", b), some("abc.def.ghi"));
+        assert_eq!(x("Bearer   abc", b), some("abc"));
         assert_eq!(
-            from_header_value("Bearer abc.def.ghi", b),
-            Some("abc.def.ghi")
-        );
-        assert_eq!(from_header_value("Bearer   abc", b), Some("abc"));
-        assert_eq!(
-            from_header_value("Bearer ", b),
-            Some("Bearer "),
+            x("Bearer ", b),
+            some("Bearer "),
             "raw value: malformed later"
         );
-        assert_eq!(from_header_value("Bearer", b), None);
-        assert_eq!(
-            from_header_value("bearer abc", b),
-            None,
-            "the prefix is case-sensitive"
-        );
-        assert_eq!(from_header_value("Basic abc", b), None);
-        assert_eq!(
-            from_header_value("x Bearer abc", b),
-            Some("abc"),
-            "prefix anywhere"
-        );
-        assert_eq!(from_header_value("tok", None), Some("tok"));
-        assert_eq!(from_header_value("Bearer a.b.c trailing", b), Some("a.b.c"));
-        assert_eq!(from_header_value("Bearer a.b.c, x", b), Some("a.b.c"));
+        assert_eq!(x("Bearer", b), None);
+        assert_eq!(x("bearer abc", b), None, "the prefix is case-sensitive");
+        assert_eq!(x("Basic abc", b), None);
+        assert_eq!(x("x Bearer abc", b), some("abc"), "prefix anywhere");
+        assert_eq!(x("tok", None), some("tok"));
+        assert_eq!(x("Bearer a.b.c trailing", b), some("a.b.c"));
+        assert_eq!(x("Bearer a.b.c, x", b), some("a.b.c"));
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_is_a_token_not_an_absence() {
+        // Not text after the prefix: the whole value is the token, and it fails to parse.
+        let found = from_header_value(b"Bearer \xff\xfe", Some("Bearer "));
+        assert!(found.is_some_and(|t| t.contains('\u{fffd}')));
+        let found = from_header_value(b"\xffa.b.c", None);
+        assert!(found.is_some(), "no prefix: the value is the token");
     }
 
     #[test]

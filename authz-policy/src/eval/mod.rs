@@ -275,7 +275,7 @@ fn check_matches(check: &Check, ctx: &Ctx<'_>) -> bool {
         Check::Header(name, ms) => req
             .headers
             .joined(name)
-            .is_some_and(|v| ms.iter().any(|m| m.matches(&v))),
+            .is_some_and(|v| ms.iter().any(|m| m.matches_bytes(&v))),
         Check::Audience(ms) => ctx.identity.is_some_and(|id| {
             id.claims()
                 .aud
