@@ -11,6 +11,13 @@ use http::request::Parts;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// The original client's address when the connection comes from a trusted proxy (taken
+/// from its `X-Forwarded-For`), as a request extension. Policies read it as `remote.ip` /
+/// `remoteIpBlocks`; absent, they use [`ClientAddr`]. Only a server that decided whom to
+/// trust may set it: the `examples` gateway does, for peers in `--trusted-proxy-ip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr(pub std::net::IpAddr);
+
 /// The mTLS peer identity of the connection (`cluster.local/ns/foo/sa/bar`), as a request
 /// extension, for `principals` and `namespaces`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +39,7 @@ pub(crate) fn attributes(parts: &Parts, port: Option<u16>) -> authz_policy::Requ
     request.port = port;
     request.headers = Headers::Map(&parts.headers);
     request.peer.ip = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
+    request.peer.remote_ip = parts.extensions.get::<RemoteAddr>().map(|r| r.0);
     request.peer.principal = parts
         .extensions
         .get::<PeerPrincipal>()

@@ -46,6 +46,8 @@ pub struct DevUser {
     pub sub: String,
     /// `email`.
     pub email: String,
+    /// `email_verified` (true unless a test says otherwise).
+    pub email_verified: bool,
     /// `name`.
     pub name: String,
     /// `groups`.
@@ -63,6 +65,7 @@ impl DevUser {
             login: login.into(),
             sub: format!("{login}-sub"),
             email: format!("{login}@example.com"),
+            email_verified: true,
             name: name.into(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         }
@@ -224,9 +227,17 @@ impl DevProvider {
         state.clients.push(client);
     }
 
-    /// Adds a user.
+    /// Adds a user, or replaces the one with the same login: as at a real provider, the
+    /// next refresh and userinfo answer carry the new claims (a group removed is gone).
     pub fn add_user(&self, user: DevUser) {
-        self.lock().users.push(user);
+        let mut state = self.lock();
+        state.users.retain(|u| u.login != user.login);
+        for grant in state.access.values_mut() {
+            if grant.user.login == user.login {
+                grant.user = user.clone();
+            }
+        }
+        state.users.push(user);
     }
 
     /// The signing keys, the first signs; all are published.
@@ -567,13 +578,18 @@ impl DevProvider {
                 grant
             }
             "refresh_token" => {
-                let Some(mut grant) = self.lock().refresh.remove(get("refresh_token")) else {
+                let mut state = self.lock();
+                let Some(mut grant) = state.refresh.remove(get("refresh_token")) else {
                     return oauth_error(400, "invalid_grant", "unknown refresh token");
                 };
                 if grant.client_id != client.id {
                     return oauth_error(400, "invalid_grant", "refresh token of another client");
                 }
                 grant.nonce = None;
+                // The user as they are now, not as they were at login.
+                if let Some(now) = state.users.iter().find(|u| u.login == grant.user.login) {
+                    grant.user = now.clone();
+                }
                 grant
             }
             _ => {
@@ -611,7 +627,8 @@ impl DevProvider {
             "iss": self.inner.issuer, "sub": grant.user.sub, "aud": grant.client_id,
             "iat": now, "exp": now + ttl, "auth_time": now, "sid": grant.sid,
             "at_hash": crate::verify::half_hash(key.alg(), access_token),
-            "email": grant.user.email, "email_verified": true, "name": grant.user.name,
+            "email": grant.user.email, "email_verified": grant.user.email_verified,
+            "name": grant.user.name,
             "preferred_username": grant.user.login, "groups": grant.user.groups,
         });
         if let Some(nonce) = &grant.nonce {
@@ -632,7 +649,8 @@ impl DevProvider {
             Some(g) => json_response(
                 200,
                 &json!({
-                    "sub": g.user.sub, "email": g.user.email, "email_verified": true,
+                    "sub": g.user.sub, "email": g.user.email,
+                    "email_verified": g.user.email_verified,
                     "name": g.user.name, "preferred_username": g.user.login, "groups": g.user.groups,
                 }),
             ),

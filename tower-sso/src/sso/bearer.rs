@@ -20,12 +20,19 @@ pub(super) struct BearerVerifiers {
 #[derive(Debug)]
 pub(super) struct Refused(pub(super) String);
 
-/// The token of `Authorization: Bearer <JWT>`, when it is one (three dot-separated parts).
-pub(super) fn bearer_jwt(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+/// The token of `Authorization: Bearer <JWT>`, when it is one (three dot-separated parts);
+/// `Err` when an `Authorization` header is there but is not visible ASCII: a token that
+/// cannot be read is a malformed one (401, as Envoy answers), never "no token".
+pub(super) fn bearer_jwt(headers: &HeaderMap) -> Option<Result<&str, Refused>> {
+    let value = headers.get(http::header::AUTHORIZATION)?;
+    let Ok(value) = value.to_str() else {
+        return Some(Err(Refused(
+            "the Authorization header is not readable (bytes that are not visible ASCII)".into(),
+        )));
+    };
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && token.split('.').count() == 3).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && token.split('.').count() == 3).then_some(Ok(token))
 }
 
 impl BearerVerifiers {
@@ -94,13 +101,24 @@ mod tests {
         let with = |v: &str| {
             let mut h = HeaderMap::new();
             h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
-            bearer_jwt(&h).map(str::to_owned)
+            bearer_jwt(&h).map(|t| t.map(str::to_owned).map_err(|r| r.0))
         };
-        assert_eq!(with("Bearer a.b.c").as_deref(), Some("a.b.c"));
-        assert_eq!(with("bearer a.b.c").as_deref(), Some("a.b.c"));
+        let some = |t: &str| Some(Ok(t.to_owned()));
+        assert_eq!(with("Bearer a.b.c"), some("a.b.c"));
+        assert_eq!(with("bearer a.b.c"), some("a.b.c"));
         assert_eq!(with("Bearer opaque-token"), None);
         assert_eq!(with("Basic dXNlcjpwYXNz"), None);
         assert_eq!(with("Bearer a.b.c.d.e"), None);
-        assert_eq!(bearer_jwt(&HeaderMap::new()), None);
+        assert!(bearer_jwt(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn an_authorization_that_cannot_be_read_is_refused_not_ignored() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_bytes(b"Bearer a.b.\xffc").unwrap(),
+        );
+        assert!(matches!(bearer_jwt(&h), Some(Err(_))));
     }
 }

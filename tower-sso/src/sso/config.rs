@@ -95,8 +95,12 @@ pub struct SsoConfig {
     pub provider_logout_url: Option<Url>,
     /// `--whitelist-domain`: other hosts `rd` may send users to.
     pub allowed_redirect_domains: Vec<String>,
-    /// `--email-domain` (default `*`: any).
+    /// `--email-domain` (default `*`: any). An address must have exactly one `@`, and its
+    /// domain must be one of these (ASCII case ignored).
     pub email_domains: Vec<String>,
+    /// `--insecure-oidc-allow-unverified-email`: accept an `email` whose `email_verified`
+    /// claim is false. Off by default: anyone can put any address in an unverified profile.
+    pub insecure_allow_unverified_email: bool,
     /// What `Authorization` carries upstream.
     pub upstream_token: UpstreamToken,
     /// Identity header names.
@@ -175,6 +179,7 @@ impl SsoConfig {
             provider_logout_url: None,
             allowed_redirect_domains: Vec::new(),
             email_domains: vec!["*".into()],
+            insecure_allow_unverified_email: false,
             upstream_token: UpstreamToken::IdToken,
             headers: IdentityHeaders::default(),
             skip_jwt_bearer_tokens: false,

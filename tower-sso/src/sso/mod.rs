@@ -2,6 +2,7 @@
 
 mod bearer;
 pub mod config;
+pub mod headers;
 pub mod logout;
 pub mod redirect;
 pub mod respond;

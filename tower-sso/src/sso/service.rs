@@ -52,7 +52,8 @@ struct Inner {
     client: tokio::sync::OnceCell<Client>,
     http: oidc_core::http::SharedHttpClient,
     state_attrs: CookieAttributes,
-    identity_headers: Vec<HeaderName>,
+    /// The identity headers (any spelling) a client must never supply.
+    own: super::headers::OwnHeaders,
     names: Names,
     refreshes: std::sync::Mutex<std::collections::HashMap<String, RefreshSlot>>,
     logouts: super::logout::DenyList,
@@ -134,22 +135,16 @@ impl Sso {
             groups: name(&h.groups)?,
             access_token: h.access_token.as_deref().map(name).transpose()?,
         };
-        let identity_headers = [
-            Some(&h.user),
-            Some(&h.email),
-            Some(&h.preferred_username),
-            Some(&h.groups),
-            h.access_token.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|n| {
-            HeaderName::try_from(n.as_str()).map_err(|_| ConfigError::Invalid {
-                what: "header name",
-                reason: format!("{n:?} is not a header name"),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        let mut own = super::headers::OwnHeaders::new()
+            .name(names.user.clone())
+            .name(names.email.clone())
+            .name(names.preferred_username.clone())
+            .name(names.groups.clone())
+            .name(HeaderName::from_static("x-forwarded-access-token"))
+            .prefix(super::headers::X_AUTH_REQUEST_PREFIX);
+        if let Some(name) = &names.access_token {
+            own = own.name(name.clone());
+        }
         Ok(Sso {
             inner: Arc::new(Inner {
                 redirects: RedirectPolicy::same_origin()
@@ -160,7 +155,7 @@ impl Sso {
                 client: tokio::sync::OnceCell::new(),
                 http,
                 state_attrs,
-                identity_headers,
+                own,
                 names,
                 refreshes: std::sync::Mutex::new(std::collections::HashMap::new()),
                 logouts: super::logout::DenyList::default(),
@@ -178,6 +173,12 @@ impl Sso {
     /// Seconds since the epoch, from the configured clock.
     fn now(&self) -> i64 {
         self.inner.config.clock.unix_now()
+    }
+
+    /// The identity headers this middleware sets, under every spelling: a client's copy of
+    /// any of them is removed before the request is looked at.
+    pub fn own_headers(&self) -> &super::headers::OwnHeaders {
+        &self.inner.own
     }
 
     /// The configuration.
@@ -417,13 +418,9 @@ impl Sso {
                 "The ID token has no subject.",
             );
         };
-        if !self.email_allowed(&session.user) {
-            return respond::error(
-                req,
-                StatusCode::FORBIDDEN,
-                "email_not_allowed",
-                "Your e-mail domain is not allowed here.",
-            );
+        if let Some(why) = self.user_refused(&session.user) {
+            tracing::info!(user = %session.user.sub, ?why, "login refused");
+            return Self::refused(req, why);
         }
         let mut cookies = match self.inner.store.save(&req.headers, &session).await {
             Ok(cookies) => cookies,
@@ -448,16 +445,41 @@ impl Sso {
         respond::redirect(&login.rd, cookies)
     }
 
-    fn email_allowed(&self, user: &SessionUser) -> bool {
-        let domains = &self.inner.config.email_domains;
-        if domains.iter().any(|d| d == "*") {
-            return true;
+    /// Why `user` may not in, if not: an `email` whose `email_verified` is false (unless
+    /// `insecure_allow_unverified_email`), or an address outside `email_domains`.
+    fn user_refused(&self, user: &SessionUser) -> Option<Refusal> {
+        let config = &self.inner.config;
+        if user.email.is_some()
+            && user.email_verified == Some(false)
+            && !config.insecure_allow_unverified_email
+        {
+            return Some(Refusal::UnverifiedEmail);
         }
-        user.email.as_deref().is_some_and(|email| {
-            email
-                .rsplit_once('@')
-                .is_some_and(|(_, domain)| domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
-        })
+        let domains = &config.email_domains;
+        if domains.iter().any(|d| d == "*") {
+            return None;
+        }
+        let allowed = user
+            .email
+            .as_deref()
+            .and_then(email_domain)
+            .is_some_and(|domain| domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
+        (!allowed).then_some(Refusal::EmailDomain)
+    }
+
+    /// The 403 for a refused user: a page for browsers, JSON for APIs.
+    fn refused(req: &Parts, why: Refusal) -> Response<Body> {
+        let (code, message) = match why {
+            Refusal::UnverifiedEmail => (
+                "email_not_verified",
+                "Your e-mail address is not verified at the identity provider.",
+            ),
+            Refusal::EmailDomain => (
+                "email_not_allowed",
+                "Your e-mail domain is not allowed here.",
+            ),
+        };
+        respond::error(req, StatusCode::FORBIDDEN, code, message)
     }
 
     fn new_session(&self, tokens: &TokenSet) -> Option<Session> {
@@ -785,9 +807,7 @@ impl Sso {
 
     /// Removes identity headers a client may have sent, then adds the session's.
     fn set_identity(&self, headers: &mut HeaderMap, session: Option<&Session>) {
-        for name in &self.inner.identity_headers {
-            headers.remove(name);
-        }
+        self.inner.own.strip(headers);
         let config = &self.inner.config;
         if session.is_some() {
             // A client-sent Authorization must not pass as ours.
@@ -900,6 +920,22 @@ fn explicit_logout_url(
     url
 }
 
+/// Why a verified user is not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// `email_verified` is false.
+    UnverifiedEmail,
+    /// The address is outside `--email-domain` (or is not one address).
+    EmailDomain,
+}
+
+/// The domain of an address with exactly one `@` and something on both sides of it; an
+/// address with two (`a@allowed.com@evil.com`, GHSA-c5c4-8r6x-56w3) has none.
+fn email_domain(email: &str) -> Option<&str> {
+    let (local, domain) = email.split_once('@')?;
+    (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then_some(domain)
+}
+
 /// The first value of query parameter `name`.
 fn query_param(req: &Parts, name: &str) -> Option<String> {
     let query = req.uri.query()?;
@@ -960,6 +996,8 @@ impl Sso {
     {
         // Awaiting code borrows the parts only, so the body needs to be Send, not Sync.
         let (mut req, body) = req.into_parts();
+        // Before anything reads the request: identity headers come only from us.
+        self.inner.own.strip(&mut req.headers);
         let ours = |r: Response<Body>| Ok(r.map(Either::Right));
         match self.route(&req) {
             Route::Start => {
@@ -1028,17 +1066,18 @@ impl Sso {
         if config.skip_jwt_bearer_tokens
             && let Some(token) = super::bearer::bearer_jwt(&req.headers)
         {
-            let user = match self.inner.bearers.verify(self, token).await {
-                Ok(user) if self.email_allowed(&user) => user,
-                Ok(user) => {
-                    tracing::info!(user = %user.sub, "bearer token of a user outside --email-domain");
-                    return ours(respond::error(
-                        &req,
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "This account is not allowed here.",
-                    ));
-                }
+            let verified = match token {
+                Ok(token) => self.inner.bearers.verify(self, token).await,
+                Err(unreadable) => Err(unreadable),
+            };
+            let user = match verified {
+                Ok(user) => match self.user_refused(&user) {
+                    None => user,
+                    Some(why) => {
+                        tracing::info!(user = %user.sub, ?why, "bearer token refused");
+                        return ours(Self::refused(&req, why));
+                    }
+                },
                 Err(refused) => {
                     tracing::info!(reason = %refused.0, "bearer token refused");
                     return ours(respond::invalid_token(
@@ -1177,6 +1216,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_has_exactly_one_at() {
+        assert_eq!(email_domain("a@example.com"), Some("example.com"));
+        // GHSA-c5c4-8r6x-56w3: the last `@` must not decide the domain.
+        assert_eq!(email_domain("a@example.com@evil.com"), None);
+        assert_eq!(email_domain("a@@example.com"), None);
+        assert_eq!(email_domain("@example.com"), None);
+        assert_eq!(email_domain("a@"), None);
+        assert_eq!(email_domain("example.com"), None);
+    }
 
     /// Compile-time: the middleware's futures are `Send`, as tower servers need.
     #[allow(dead_code)]

@@ -54,6 +54,9 @@ pub struct SsoSettings {
     pub pass_authorization_header: Option<bool>,
     #[serde(default, deserialize_with = "flex::boolean")]
     pub skip_jwt_bearer_tokens: Option<bool>,
+    /// Accept an `email` whose `email_verified` is false (default false, as oauth2-proxy).
+    #[serde(default, deserialize_with = "flex::boolean")]
+    pub insecure_oidc_allow_unverified_email: Option<bool>,
     /// `issuer=audience` pairs.
     #[serde(default, deserialize_with = "flex::list")]
     pub extra_jwt_issuers: Option<Vec<String>>,
@@ -458,6 +461,8 @@ impl TryFrom<SsoSettings> for SsoConfig {
             config.upstream_token = UpstreamToken::None;
         }
         config.skip_jwt_bearer_tokens = s.skip_jwt_bearer_tokens == Some(true);
+        config.insecure_allow_unverified_email =
+            s.insecure_oidc_allow_unverified_email == Some(true);
         for pair in s.extra_jwt_issuers.iter().flatten() {
             let Some((issuer, audience)) = pair
                 .split_once('=')

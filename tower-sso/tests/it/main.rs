@@ -6,6 +6,7 @@ mod browser;
 mod config;
 mod e2e;
 mod ext_authz;
+mod fail_closed;
 mod interop;
 mod istio;
 #[path = "../../../oidc-core/tests/it/provider.rs"]
