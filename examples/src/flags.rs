@@ -73,6 +73,15 @@ pub struct Flags {
     /// they are replaced.
     #[arg(long, env = "OAUTH2_PROXY_REVERSE_PROXY", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub reverse_proxy: Option<bool>,
+    /// The proxies (IPs or CIDRs, repeatable or comma-separated) whose `X-Forwarded-For`
+    /// and other forwarding headers are believed, with `--reverse-proxy`. Nobody by
+    /// default: a client's forwarding headers are dropped.
+    #[arg(
+        long = "trusted-proxy-ip",
+        env = "OAUTH2_PROXY_TRUSTED_PROXY_IPS",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy_ips: Vec<String>,
     /// Send the client's `Host` upstream (default true); false: the upstream's.
     #[arg(long, env = "OAUTH2_PROXY_PASS_HOST_HEADER", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pass_host_header: Option<bool>,
@@ -313,6 +322,7 @@ impl Flags {
             }
         };
         list("upstreams", &self.upstreams);
+        list("trusted_proxy_ips", &self.trusted_proxy_ips);
         list("workload_labels", &self.workload_labels);
         list("cookie_domains", &self.cookie_domains);
         list("email_domains", &self.email_domains);
@@ -361,6 +371,8 @@ pub struct Options {
     pub upstream_timeout: Duration,
     /// `--reverse-proxy`.
     pub reverse_proxy: bool,
+    /// `--trusted-proxy-ip` (empty unless `--reverse-proxy`).
+    pub trusted_proxy_ips: Vec<ipnet::IpNet>,
     /// `--pass-host-header`.
     pub pass_host_header: bool,
     /// `--ext-authz-address`.
@@ -389,6 +401,7 @@ const GATEWAY_KEYS: &[&str] = &[
     "upstreams",
     "upstream_timeout",
     "reverse_proxy",
+    "trusted_proxy_ips",
     "pass_host_header",
     "ext_authz_address",
     "metrics_address",
@@ -576,6 +589,32 @@ impl Options {
         let ext_authz_address = address(&mut map, "ext_authz_address")?;
         let metrics_address = address(&mut map, "metrics_address")?;
         let reverse_proxy = take_bool(&mut map, "reverse_proxy")?.unwrap_or(false);
+        let trusted_proxy_ips = take_list(&mut map, "trusted_proxy_ips")?
+            .iter()
+            .map(|t| {
+                parse_net(t).ok_or_else(|| {
+                    invalid(
+                        "trusted-proxy-ip",
+                        format!("{t:?} is not an IP address or CIDR"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match (reverse_proxy, trusted_proxy_ips.is_empty()) {
+            (true, true) => {
+                return Err(invalid(
+                    "reverse-proxy",
+                    "needs --trusted-proxy-ip: the addresses of the proxies in front of the gateway, whose X-Forwarded-* headers are believed (nobody is trusted by default)",
+                ));
+            }
+            (false, false) => {
+                return Err(invalid(
+                    "trusted-proxy-ip",
+                    "has no effect without --reverse-proxy",
+                ));
+            }
+            _ => {}
+        }
         let pass_host_header = take_bool(&mut map, "pass_host_header")?.unwrap_or(true);
         let request_logging = take_bool(&mut map, "request_logging")?.unwrap_or(true);
         let policies = take_list(&mut map, "policies")?
@@ -662,6 +701,7 @@ impl Options {
             upstream,
             upstream_timeout,
             reverse_proxy,
+            trusted_proxy_ips,
             pass_host_header,
             ext_authz_address,
             metrics_address,
@@ -674,6 +714,19 @@ impl Options {
             sso,
         })
     }
+}
+
+/// An address (`10.0.0.1`, `::1`: that host) or a network (`10.0.0.0/8`).
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .map(|n| n.trunc())
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
 }
 
 fn parse_upstream(text: &str) -> Result<Upstream, FlagError> {

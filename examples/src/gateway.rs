@@ -31,7 +31,8 @@ use tower_sso::sso::SsoService;
 use tower_sso::{AuthorizationLayer, CustomProvider, JwtAuthLayer, Sso, SsoLayer};
 
 use crate::flags::{Options, Upstream};
-use crate::proxy::{ClientAddr, FromUpstream, Proxy, ProxyBody};
+use crate::ingress::Ingress;
+use crate::proxy::{FromUpstream, Proxy, ProxyBody};
 
 /// The response body of the gateway.
 pub type GatewayBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -228,14 +229,15 @@ impl Gateway {
                 Proxy::new(
                     url,
                     self.options.upstream_timeout,
-                    self.options.reverse_proxy,
                     self.options.pass_host_header,
                 )?
                 .strip_session_cookie(&self.sso.config().cookie.name),
             )),
             // Only what the SSO layer set on the request is echoed: X-Auth-Request-* come
             // from the SSO layer's response headers, never from the client's request.
-            Upstream::Static(status) => Backend::Static(*status, IdentityEcho::new(&[])),
+            Upstream::Static(status) => {
+                Backend::Static(*status, IdentityEcho::new(&self.output_headers()))
+            }
         };
         let mut authz = AuthorizationLayer::new(self.policies.clone(), (*self.workload).clone())
             .port(self.options.http_address.port());
@@ -247,14 +249,54 @@ impl Gateway {
         Ok(SsoLayer::new(self.sso.clone()).layer(jwt.layer(authz.layer(backend))))
     }
 
+    /// The policies' JWT output headers, as header names.
+    fn output_headers(&self) -> Vec<http::HeaderName> {
+        self.policies
+            .output_headers()
+            .into_iter()
+            .filter_map(|h| http::HeaderName::try_from(h).ok())
+            .collect()
+    }
+
+    /// What the ingress strips and whom it trusts.
+    fn ingress(&self) -> Ingress {
+        let mut own = self.sso.own_headers().clone();
+        for name in self.output_headers() {
+            own = own.name(name);
+        }
+        Ingress::new(self.options.trusted_proxy_ips.clone(), own)
+    }
+
+    /// The headers a 2xx check answer always carries (empty when the user has none), so
+    /// that the proxy asking never keeps a client's copy: the SSO layer's identity
+    /// headers, `X-Auth-Request-*` and the policies' JWT output headers.
+    fn answered_headers(&self) -> Vec<http::HeaderName> {
+        let mut names: Vec<http::HeaderName> = self.sso.own_headers().names().to_vec();
+        names.extend(
+            tower_sso::sso::headers::X_AUTH_REQUEST
+                .into_iter()
+                .map(http::HeaderName::from_static),
+        );
+        names.extend(self.output_headers());
+        names
+    }
+
     /// The front service for `upstream` (what a listener serves).
     fn front(&self, upstream: &Upstream) -> Result<Front, String> {
+        let answers_checks = matches!(upstream, Upstream::Static(_));
         Ok(Front {
             stack: self.stack(upstream)?,
             gateway: self.clone(),
+            ingress: Arc::new(self.ingress()),
+            answered: answers_checks.then(|| Arc::new(self.answered_headers())),
             peer: None,
             metrics_only: false,
         })
+    }
+
+    /// True once the provider's discovery succeeded (what `/ready` answers).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 
     /// Marks the gateway ready once the provider's discovery succeeds (retried every
@@ -276,6 +318,21 @@ impl Gateway {
                 }
             }
         });
+    }
+
+    /// Serves one connection `io` whose peer is `peer` as the main listener does (for
+    /// transports other than TCP, and for tests that need a client address other than
+    /// loopback's); returns when the connection ends.
+    pub async fn serve_connection<I>(&self, io: I, peer: SocketAddr) -> Result<(), String>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let front = self.front(&self.options.upstream)?.for_peer(peer);
+        let service = hyper_util::service::TowerToHyperService::new(front);
+        connection_builder()
+            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Serves `listener` (the upstream of the options), `ext_authz` (ext_authz answers,
@@ -346,6 +403,18 @@ fn load_policies(options: &Options, http: SharedHttpClient) -> Result<PolicySet,
     })
 }
 
+/// How the gateway serves a connection: HTTP/1 with a head of at most [`MAX_HEAD`] read
+/// within 30 s, or HTTP/2.
+fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    let mut http =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    http.http1()
+        .max_buf_size(MAX_HEAD)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    http
+}
+
 /// Accepts connections until `stop` turns true, then waits for open connections to
 /// finish their requests (bounded by [`DRAIN`]).
 async fn accept_loop(
@@ -354,12 +423,7 @@ async fn accept_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http =
-        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    http.http1()
-        .max_buf_size(MAX_HEAD)
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+    let http = connection_builder();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -392,6 +456,9 @@ async fn accept_loop(
 struct Front {
     stack: Stack,
     gateway: Gateway,
+    ingress: Arc<Ingress>,
+    /// On a listener that answers ext_authz checks: the headers every 2xx answer carries.
+    answered: Option<Arc<Vec<http::HeaderName>>>,
     peer: Option<SocketAddr>,
     metrics_only: bool,
 }
@@ -493,18 +560,28 @@ impl tower::Service<Request<Incoming>> for Front {
         let Front {
             stack,
             gateway,
+            ingress,
+            answered,
             peer,
             metrics_only,
         } = self.clone();
         Box::pin(async move {
             let gateway = &gateway;
+            // Before anything reads the request: whom to believe, and what a client may
+            // not send. A server without a peer address (none here) sees the client as
+            // unknown, and address rules then do not match.
+            if let Some(peer) = peer {
+                ingress.prepare(&mut req, peer);
+            }
             let path = req.uri().path();
             let metrics_here = if metrics_only {
                 path == "/metrics"
             } else {
                 // Under the prefix the gateway owns: the application's own /metrics stays
                 // reachable.
-                path.strip_prefix(gateway.sso.config().proxy_prefix.as_str()) == Some("/metrics")
+                answered.is_none()
+                    && path.strip_prefix(gateway.sso.config().proxy_prefix.as_str())
+                        == Some("/metrics")
             };
             if metrics_here {
                 return Ok(full(
@@ -513,9 +590,12 @@ impl tower::Service<Request<Incoming>> for Front {
                     gateway.metrics.render(),
                 ));
             }
+            // On a listener that answers checks, every path is an application path: a check
+            // for the application's /ping is a check, not our health probe.
+            let ops_here = metrics_only || answered.is_none();
             match path {
-                "/ping" => return Ok(full(StatusCode::OK, "text/plain", "OK")),
-                "/ready" => {
+                "/ping" if ops_here => return Ok(full(StatusCode::OK, "text/plain", "OK")),
+                "/ready" if ops_here => {
                     return Ok(if gateway.ready.load(Ordering::Acquire) {
                         full(StatusCode::OK, "text/plain", "OK")
                     } else {
@@ -547,10 +627,20 @@ impl tower::Service<Request<Incoming>> for Front {
                 let path = req.uri().path().to_owned();
                 (std::time::Instant::now(), req.method().clone(), path)
             });
-            if let Some(peer) = peer {
-                req.extensions_mut().insert(ClientAddr(peer));
+            let Ok(mut response) = stack.oneshot(req).await;
+            if let Some(names) = answered
+                && response.status().is_success()
+            {
+                // A 2xx answer lets the request through with the client's own copy of any
+                // header the answer does not carry: carry them all.
+                for name in names.iter() {
+                    if !response.headers().contains_key(name) {
+                        response
+                            .headers_mut()
+                            .insert(name.clone(), HeaderValue::from_static(""));
+                    }
+                }
             }
-            let Ok(response) = stack.oneshot(req).await;
             let outcome = outcome(&response);
             gateway.counters.count(outcome);
             if let Some((started, method, path)) = log {

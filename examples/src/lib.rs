@@ -32,6 +32,7 @@ pub mod demo_app;
 pub mod dev_idp;
 pub mod flags;
 pub mod gateway;
+pub mod ingress;
 pub mod logging;
 pub mod proxy;
 pub mod serve;

@@ -1,7 +1,10 @@
 //! The reverse proxy: forwards a request to the upstream with hyper's pooled client,
-//! streaming both bodies, passing WebSocket upgrades through, setting `X-Forwarded-*` and
-//! `Forwarded`, removing hop-by-hop headers; 502 when the upstream cannot be reached, 504
-//! when it does not answer in time.
+//! streaming both bodies, tunnelling WebSocket upgrades (with an idle and a total
+//! lifetime), setting `X-Forwarded-*` and `Forwarded`, removing hop-by-hop headers; 502
+//! when the upstream cannot be reached, 504 when it does not answer in time.
+//!
+//! It expects requests prepared by [`crate::ingress`]: the client's `Connection` list is
+//! consumed there, so nothing a client sends can remove a header the layers set.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,13 +16,19 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tower_sso::request::ClientAddr;
+
+use crate::ingress::{HOP_BY_HOP, TrustedHop, WebSocketUpgrade, websocket_headers};
+
+/// A WebSocket tunnel closes after this long without a byte either way.
+pub const TUNNEL_IDLE: Duration = Duration::from_secs(15 * 60);
+/// A WebSocket tunnel closes after this long whatever happens (sessions end; a tunnel
+/// must not outlive the login that opened it by days).
+pub const TUNNEL_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
 /// The body of a proxied response: the upstream's, streamed, or ours.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
-
-/// The client's address, put in the request extensions by the server.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// Marks a response that came from the upstream (for the request metrics).
 #[derive(Debug, Clone, Copy)]
@@ -31,25 +40,12 @@ pub struct Proxy {
     client: Client<HttpConnector, Incoming>,
     scheme_authority: (http::uri::Scheme, http::uri::Authority),
     timeout: Duration,
-    trust_forwarded: bool,
     pass_host_header: bool,
     session_cookie: Option<String>,
 }
 
-/// Headers about one connection, not the message (RFC 9110 7.6.1), plus the proxy ones.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Removes the hop-by-hop headers, including those `Connection` names.
+/// Removes the hop-by-hop headers of an upstream's response, including those its
+/// `Connection` names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -66,24 +62,11 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The `Upgrade` value when the request asks to switch protocols (`Connection: upgrade`).
-fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
-}
-
 impl Proxy {
     /// A proxy to `upstream` (an `http://host:port` origin).
     pub fn new(
         upstream: &url::Url,
         timeout: Duration,
-        trust_forwarded: bool,
         pass_host_header: bool,
     ) -> Result<Proxy, String> {
         let authority = upstream
@@ -106,7 +89,6 @@ impl Proxy {
             client,
             scheme_authority: (http::uri::Scheme::HTTP, authority),
             timeout,
-            trust_forwarded,
             pass_host_header,
             session_cookie: None,
         })
@@ -158,9 +140,14 @@ impl Proxy {
 
     /// Sets the forwarding headers: `X-Forwarded-For` / `-Proto` / `-Host` and `Forwarded`
     /// (appended to when the client is a trusted proxy, else replaced).
-    fn forwarding_headers(&self, headers: &mut HeaderMap, client: Option<SocketAddr>, host: &str) {
+    fn forwarding_headers(
+        &self,
+        headers: &mut HeaderMap,
+        client: Option<SocketAddr>,
+        host: &str,
+        trusted: bool,
+    ) {
         let ip = client.map(|a| a.ip().to_string());
-        let trusted = self.trust_forwarded;
         let xff = HeaderName::from_static("x-forwarded-for");
         let previous: Vec<String> = if trusted {
             headers
@@ -215,6 +202,7 @@ impl Proxy {
     /// Forwards `req` and returns the upstream's response (or 502/504).
     pub async fn forward(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
         let client_addr = req.extensions().get::<ClientAddr>().map(|c| c.0);
+        let trusted = req.extensions().get::<TrustedHop>().is_some_and(|t| t.0);
         let host = req
             .headers()
             .get(header::HOST)
@@ -222,8 +210,8 @@ impl Proxy {
             .map(str::to_owned)
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
-        let upgrade = upgrade_of(req.headers());
-        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+        let websocket = req.extensions().get::<WebSocketUpgrade>().is_some();
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let path_and_query = parts
             .uri
@@ -245,19 +233,20 @@ impl Proxy {
         };
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
-        remove_hop_by_hop(&mut parts.headers);
+        // The client's Connection list was consumed at ingress; what is left of the
+        // hop-by-hop family (a layer never sets one) goes.
+        for name in HOP_BY_HOP {
+            parts.headers.remove(name);
+        }
         self.remove_session_cookies(&mut parts.headers);
-        self.forwarding_headers(&mut parts.headers, client_addr, &host);
+        self.forwarding_headers(&mut parts.headers, client_addr, &host, trusted);
         if !self.pass_host_header
             && let Ok(v) = HeaderValue::try_from(authority.as_str())
         {
             parts.headers.insert(header::HOST, v);
         }
-        if let Some(protocol) = &upgrade {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol.clone());
+        if websocket {
+            websocket_headers(&mut parts.headers);
         }
         let request = Request::from_parts(parts, body);
         let started = std::time::Instant::now();
@@ -299,8 +288,14 @@ impl Proxy {
                 else {
                     return;
                 };
-                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                let ended = tunnel(
+                    TokioIo::new(client),
+                    TokioIo::new(upstream),
+                    TUNNEL_IDLE,
+                    TUNNEL_LIFETIME,
+                )
+                .await;
+                tracing::debug!(?ended, "websocket tunnel closed");
             });
             let (mut parts, _) = response.into_parts();
             let upgrade = parts.headers.get(header::UPGRADE).cloned();
@@ -318,6 +313,54 @@ impl Proxy {
         response.extensions_mut().insert(FromUpstream);
         response.map(Either::Left)
     }
+}
+
+/// Why a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// One side closed (or failed).
+    Closed,
+    /// No byte went either way for the idle time.
+    Idle,
+    /// The total lifetime passed.
+    Lifetime,
+}
+
+/// Copies bytes both ways between `a` and `b` until one side closes, nothing moves for
+/// `idle`, or `lifetime` has passed; then shuts both down.
+pub async fn tunnel<A, B>(mut a: A, mut b: B, idle: Duration, lifetime: Duration) -> TunnelEnd
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + lifetime;
+    let (mut from_a, mut from_b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let end = loop {
+        let idle_until = (tokio::time::Instant::now() + idle).min(deadline);
+        let moved = tokio::select! {
+            n = a.read(&mut from_a) => match n {
+                Ok(0) | Err(_) => None,
+                Ok(n) => b.write_all(&from_a[..n]).await.ok(),
+            },
+            n = b.read(&mut from_b) => match n {
+                Ok(0) | Err(_) => None,
+                Ok(n) => a.write_all(&from_b[..n]).await.ok(),
+            },
+            () = tokio::time::sleep_until(idle_until) => {
+                break if tokio::time::Instant::now() >= deadline {
+                    TunnelEnd::Lifetime
+                } else {
+                    TunnelEnd::Idle
+                };
+            }
+        };
+        if moved.is_none() {
+            break TunnelEnd::Closed;
+        }
+    };
+    let _ = a.shutdown().await;
+    let _ = b.shutdown().await;
+    end
 }
 
 /// A short JSON error (the SSO layer's pages are for its own answers; these come from the
@@ -364,7 +407,7 @@ mod tests {
 
     #[test]
     fn the_gateways_cookies_stay_at_the_edge() {
-        let proxy = proxy(false).strip_session_cookie("_oauth2_proxy");
+        let proxy = proxy().strip_session_cookie("_oauth2_proxy");
         let mut h = HeaderMap::new();
         h.append(
             header::COOKIE,
@@ -385,26 +428,64 @@ mod tests {
         assert!(!only.contains_key(header::COOKIE));
     }
 
-    #[test]
-    fn upgrades_need_connection_upgrade() {
-        let mut h = HeaderMap::new();
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert_eq!(upgrade_of(&h), None);
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, Upgrade"),
-        );
-        assert_eq!(upgrade_of(&h).unwrap(), "websocket");
-    }
-
-    fn proxy(trusted: bool) -> Proxy {
+    fn proxy() -> Proxy {
         Proxy::new(
             &url::Url::parse("http://127.0.0.1:9/").unwrap(),
             Duration::from_secs(1),
-            trusted,
             true,
         )
         .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tunnel_ends_when_idle_and_at_its_lifetime_however_busy() {
+        let idle = Duration::from_secs(60);
+        let (client, mut client_end) = tokio::io::duplex(64);
+        let (upstream, _upstream_end) = tokio::io::duplex(64);
+        let quiet = tokio::spawn(tunnel(client, upstream, idle, Duration::from_secs(3600)));
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert_eq!(quiet.await.unwrap(), TunnelEnd::Idle);
+        let mut byte = [0u8; 1];
+        assert_eq!(client_end.read(&mut byte).await.unwrap(), 0, "shut down");
+
+        // A chatty tunnel still ends at its lifetime.
+        let (client, mut client_end) = tokio::io::duplex(64);
+        let (upstream, mut upstream_end) = tokio::io::duplex(64);
+        let busy = tokio::spawn(tunnel(client, upstream, idle, Duration::from_secs(300)));
+        let chat = tokio::spawn(async move {
+            let mut buf = [0u8; 1];
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                if client_end.write_all(b"x").await.is_err()
+                    || upstream_end.read(&mut buf).await.unwrap_or(0) == 0
+                {
+                    return;
+                }
+            }
+        });
+        assert_eq!(busy.await.unwrap(), TunnelEnd::Lifetime);
+        chat.abort();
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_copies_both_ways_until_a_side_closes() {
+        let (client, mut client_end) = tokio::io::duplex(64);
+        let (upstream, mut upstream_end) = tokio::io::duplex(64);
+        let t = tokio::spawn(tunnel(
+            client,
+            upstream,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        ));
+        client_end.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        upstream_end.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        upstream_end.write_all(b"pong").await.unwrap();
+        client_end.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong");
+        drop(client_end);
+        assert_eq!(t.await.unwrap(), TunnelEnd::Closed);
     }
 
     #[test]
@@ -415,7 +496,7 @@ mod tests {
         h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
         h.insert(header::FORWARDED, HeaderValue::from_static("for=6.6.6.6"));
         let mut untrusted = h.clone();
-        proxy(false).forwarding_headers(&mut untrusted, client, "app.example.com");
+        proxy().forwarding_headers(&mut untrusted, client, "app.example.com", false);
         assert_eq!(untrusted["x-forwarded-for"], "10.0.0.7");
         assert_eq!(untrusted["x-forwarded-host"], "app.example.com");
         assert_eq!(untrusted["x-forwarded-proto"], "http");
@@ -424,7 +505,7 @@ mod tests {
             "for=10.0.0.7;host=app.example.com;proto=http"
         );
         let mut trusted = h;
-        proxy(true).forwarding_headers(&mut trusted, client, "app.example.com");
+        proxy().forwarding_headers(&mut trusted, client, "app.example.com", true);
         assert_eq!(trusted["x-forwarded-for"], "6.6.6.6, 10.0.0.7");
         assert_eq!(trusted["x-forwarded-host"], "evil.example");
         assert_eq!(
@@ -432,7 +513,7 @@ mod tests {
             "for=6.6.6.6, for=10.0.0.7;host=app.example.com;proto=http"
         );
         let mut v6 = HeaderMap::new();
-        proxy(false).forwarding_headers(&mut v6, Some("[::1]:80".parse().unwrap()), "h:8080");
+        proxy().forwarding_headers(&mut v6, Some("[::1]:80".parse().unwrap()), "h:8080", false);
         assert_eq!(
             v6[header::FORWARDED],
             "for=\"[::1]\";host=\"h:8080\";proto=http"

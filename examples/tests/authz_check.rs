@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use authz_policy::check::{CheckOutput, compare_expected};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_authz-check"))
@@ -347,5 +347,228 @@ fn jwks_uri_keys_are_fetched_and_unreachable_keys_fail_with_401() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"),
         "the fetch failure is reported"
+    );
+}
+
+/// One conformance case as the gateway can see it: no mTLS identity (the gateway serves
+/// plaintext), a peer address always (`source.ip`, or a documentation address), a port
+/// always (the case's, or 8000). `None` for cases with inputs the gateway cannot be given:
+/// a pinned clock, SNI, a destination address.
+fn as_gateway_sees_it(request: &Value) -> Option<Value> {
+    let mut r = request.clone();
+    let o = r.as_object_mut()?;
+    if ["now", "sni", "destination_ip"]
+        .iter()
+        .any(|k| o.contains_key(*k))
+    {
+        return None;
+    }
+    // HTTP/1 drops whitespace around a header value (RFC 9110 5.5), as Envoy's codec does:
+    // `Bearer ` cannot be sent.
+    let padded = |v: &Value| v.as_str().is_some_and(|s| s.trim() != s);
+    if o.get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .any(|(_, v)| padded(v) || v.as_array().is_some_and(|a| a.iter().any(padded)))
+    {
+        return None;
+    }
+    let mut source = o
+        .remove("source")
+        .and_then(|s| s.as_object().cloned())
+        .unwrap_or_default();
+    source.remove("principal");
+    source.remove("namespace");
+    source
+        .entry("ip")
+        .or_insert_with(|| Value::String("192.0.2.1".into()));
+    o.insert("source".into(), Value::Object(source));
+    o.entry("port").or_insert_with(|| Value::from(8000));
+    Some(r)
+}
+
+/// Sends `request` (contract JSON) to `gateway` over an in-process connection whose peer
+/// is `source.ip`, with `source.remote_ip` as `X-Forwarded-For`; returns the status.
+async fn through_gateway(gateway: &examples::gateway::Gateway, request: &Value) -> u16 {
+    let text = |k: &str| request[k].as_str().unwrap_or_default().to_owned();
+    let ip: std::net::IpAddr = request["source"]["ip"].as_str().unwrap().parse().unwrap();
+    let (client_io, server_io) = tokio::io::duplex(256 * 1024);
+    let server = gateway.clone();
+    tokio::spawn(async move {
+        let _ = server
+            .serve_connection(server_io, std::net::SocketAddr::new(ip, 40000))
+            .await;
+    });
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(client_io))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut target = text("path");
+    if let Some(q) = request["query"].as_str()
+        && !target.contains('?')
+    {
+        target = format!("{target}?{q}");
+    }
+    let mut builder = http::Request::builder().method(text("method").as_str());
+    builder = builder.uri(target);
+    if let Some(host) = request["host"].as_str() {
+        builder = builder.header("host", host);
+    }
+    if let Some(remote) = request["source"]["remote_ip"].as_str() {
+        builder = builder.header("x-forwarded-for", remote);
+    }
+    for (name, value) in request["headers"].as_object().into_iter().flatten() {
+        let values = match value {
+            Value::Array(items) => items.clone(),
+            one => vec![one.clone()],
+        };
+        for v in values {
+            builder = builder.header(name.as_str(), v.as_str().unwrap());
+        }
+    }
+    let req = builder
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    sender.send_request(req).await.unwrap().status().as_u16()
+}
+
+/// The gateway and `authz-check` decide the same way: every conformance case whose inputs
+/// a gateway can see (method, path, host, headers, source address, JWT), given to both.
+/// A gateway whose policies never see the client address, say, fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_decides_every_conformance_case_as_authz_check() {
+    let root = data_dir().join("istio");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("expected.json").exists())
+        .collect();
+    cases.sort();
+    let dir = tempdir("differential");
+    let (mut compared, mut skipped, mut failures) = (0, Vec::new(), Vec::new());
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("expected.json")).unwrap())
+                .unwrap();
+        let args: Vec<String> = expected["args"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if args.iter().any(|a| a == "--custom-deny") {
+            skipped.push(format!("{name}: a CUSTOM provider's answer is an input"));
+            continue;
+        }
+        let request: Value =
+            serde_json::from_str(&std::fs::read_to_string(case.join("request.json")).unwrap())
+                .unwrap();
+        let Some(seen) = as_gateway_sees_it(&request) else {
+            skipped.push(format!(
+                "{name}: clock, SNI, destination address or a padded header value"
+            ));
+            continue;
+        };
+        let request_file = dir.join(format!("{name}.json"));
+        std::fs::write(&request_file, seen.to_string()).unwrap();
+        let policies = case.join("policies.yaml");
+        let mut cli = vec![
+            "--policies".to_owned(),
+            policies.display().to_string(),
+            "--request".to_owned(),
+            request_file.display().to_string(),
+        ];
+        cli.extend(args.iter().cloned());
+        let cli: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let out = run(&cli, None);
+        let cli_answer: Option<Value> =
+            (out.status.code() == Some(0)).then(|| serde_json::from_slice(&out.stdout).unwrap());
+        if cli_answer
+            .as_ref()
+            .is_some_and(|a| a["custom_called"] == true)
+        {
+            skipped.push(format!("{name}: a CUSTOM provider's answer is an input"));
+            continue;
+        }
+
+        let mut map = json!({
+            "http_address": format!("127.0.0.1:{}", seen["port"]),
+            "upstreams": ["static://200"],
+            "provider": "oidc",
+            "oidc_issuer_url": "https://idp.invalid",
+            "client_id": "app",
+            "redirect_url": "https://app.invalid/oauth2/callback",
+            "cookie_secret": "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
+            "email_domains": ["*"],
+            "request_logging": false,
+            "skip_auth_routes": [".*"],
+            "policies": [policies.display().to_string()],
+            "workload_namespace": seen["namespace"].as_str().unwrap_or("default"),
+        });
+        // No labels for authz-check: one no selector names (the gateway's default,
+        // istio=ingressgateway, would be selected by other policies).
+        let labels = seen["workload_labels"]
+            .as_object()
+            .filter(|l| !l.is_empty())
+            .cloned()
+            .unwrap_or_else(|| {
+                json!({"edge-sso.test/none": "x"})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            });
+        map["workload_labels"] = labels
+            .iter()
+            .map(|(k, v)| Value::String(format!("{k}={}", v.as_str().unwrap())))
+            .collect();
+        if let Some(i) = args.iter().position(|a| a == "--root-namespace") {
+            map["root_namespace"] = Value::String(args[i + 1].clone());
+        }
+        if seen["source"]["remote_ip"].is_string() {
+            map["reverse_proxy"] = Value::Bool(true);
+            map["trusted_proxy_ips"] = json!([seen["source"]["ip"]]);
+        }
+        let options = examples::flags::Options::from_map(map.as_object().unwrap().clone()).unwrap();
+        let gateway = examples::gateway::Gateway::build(options).await;
+        compared += 1;
+        match (cli_answer, gateway) {
+            (None, Err(_)) => {}
+            (None, Ok(_)) => failures.push(format!(
+                "{name}: authz-check refuses the policies, the gateway starts"
+            )),
+            (Some(_), Err(e)) => failures.push(format!(
+                "{name}: authz-check decides, the gateway refuses to start: {e}"
+            )),
+            (Some(answer), Ok(gateway)) => {
+                let status = through_gateway(&gateway, &seen).await;
+                let cli_status = answer["status"].as_u64().unwrap() as u16;
+                // A path Envoy cannot normalize never reaches RBAC: 400 at the gateway.
+                let unnormalizable =
+                    status == 400 && answer["reason"].as_str().unwrap_or("").contains("path");
+                if status != cli_status && !unnormalizable {
+                    failures.push(format!(
+                        "{name}: gateway {status}, authz-check {cli_status} ({})",
+                        answer["reason"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        compared > 250,
+        "most cases are visible to a gateway: {compared}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} cases differ (skipped {}):\n{}",
+        failures.len(),
+        skipped.len(),
+        failures.join("\n")
     );
 }

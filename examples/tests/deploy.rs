@@ -677,12 +677,22 @@ fn gateway_deployments_follow_the_readme() {
         });
         assert!(found, "{file}: {redis}");
 
-        // Probes on the serving port: readiness /ready, liveness /ping.
+        // Probes on the metrics address: on the serving port (ext_authz mode) every path
+        // is a check, /ping and /ready included.
+        let metrics_port: i64 = arg("--metrics-address")
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{file}: --metrics-address"));
+        assert_ne!(metrics_port, 4180, "{file}");
         for (probe, path) in [("readinessProbe", "/ready"), ("livenessProbe", "/ping")] {
             let get = &container[probe]["httpGet"];
             assert_eq!(get["path"], path, "{file} {probe}");
             let port = serde_json::json!({"port": 0, "targetPort": get["port"]});
-            assert_eq!(target_port(&port, container), Some(4180), "{file} {probe}");
+            assert_eq!(
+                target_port(&port, container),
+                Some(metrics_port),
+                "{file} {probe}"
+            );
         }
         let security = &container["securityContext"];
         assert_eq!(security["readOnlyRootFilesystem"], true, "{file}");

@@ -89,7 +89,7 @@ async fn the_proxy_forwards_with_forwarding_headers_and_without_hop_by_hop_or_sp
     let trusting = start_gateway(
         &idp.issuer,
         &format!("http://{upstream}/"),
-        json!({"reverse_proxy": true, "skip_auth_routes": ["^/open/"]}),
+        json!({"reverse_proxy": true, "trusted_proxy_ips": ["127.0.0.1"], "skip_auth_routes": ["^/open/"]}),
     )
     .await;
     let (_, seen) = get_json(
@@ -293,7 +293,9 @@ async fn ext_authz_mode_answers_checks_as_oauth2_proxy_behind_istio_custom() {
     assert_eq!(answer.headers()["x-forwarded-user"], "carol-sub");
     assert_eq!(answer.headers()["x-forwarded-groups"], "");
 
-    // Without --set-xauthrequest the answer has none, whatever the check request carried.
+    // Without --set-xauthrequest the answer still carries X-Auth-Request-*, empty: the
+    // mesh config forwards them, and Envoy would keep the client's copy of a header the
+    // answer lacks.
     let quiet = start_gateway(&idp.issuer, "static://200", json!({})).await;
     let quiet_cookie = login(&client, &quiet.url, &idp.provider, "bob").await;
     let answer = client
@@ -306,8 +308,8 @@ async fn ext_authz_mode_answers_checks_as_oauth2_proxy_behind_istio_custom() {
         .unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.headers()["x-forwarded-user"], "bob-sub");
-    assert!(!answer.headers().contains_key("x-auth-request-user"));
-    assert!(!answer.headers().contains_key("x-auth-request-groups"));
+    assert_eq!(answer.headers()["x-auth-request-user"], "");
+    assert_eq!(answer.headers()["x-auth-request-groups"], "");
     let h = allowed.headers();
     assert_eq!(h["x-forwarded-user"], "alice-sub");
     assert_eq!(h["x-forwarded-email"], "alice@example.com");
@@ -641,7 +643,8 @@ async fn ready_only_once_the_provider_is_discovered() {
     let issuer = format!("http://127.0.0.1:{port}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = common::world::options(addr, &issuer, "static://200", json!({}));
+    // A proxying listener answers /ping and /ready (one that answers checks does not).
+    let options = common::world::options(addr, &issuer, "http://127.0.0.1:9/", json!({}));
     let gateway = examples::gateway::Gateway::build(options).await.unwrap();
     let _serving = tokio::spawn(gateway.serve(listener, None, None, std::future::pending()));
     let client = client();
@@ -882,5 +885,297 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits() {
             .await
             .is_err(),
         "no longer listening"
+    );
+}
+
+/// The `headersToUpstreamOnAllow` of `examples/deploy`'s mesh config (but `path`, which
+/// is not an identity).
+fn mesh_forwarded_headers() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/base/mesh-config.yaml"),
+    )
+    .unwrap();
+    let mesh: Value = serde_saphyr::from_str(&text).unwrap();
+    let provider = &mesh["spec"]["meshConfig"]["extensionProviders"][0]["envoyExtAuthzHttp"];
+    let names: Vec<String> = provider["headersToUpstreamOnAllow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+        .filter(|n| n != "path")
+        .collect();
+    assert!(names.len() >= 8, "{names:?}");
+    names
+}
+
+#[tokio::test]
+async fn every_allowed_check_carries_every_header_the_mesh_forwards() {
+    // Envoy lets an allowed request through with the client's own copy of any header the
+    // answer does not carry: on login routes, skip-auth routes and bearer routes alike,
+    // the answer carries them all, empty when the user has no value.
+    let idp = Idp::start().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"skip_auth_routes": ["^/public/"], "skip_jwt_bearer_tokens": true,
+               "pass_authorization_header": true}),
+    )
+    .await;
+    let client = client();
+    let forwarded = mesh_forwarded_headers();
+    let spoofed: Vec<(String, String)> = forwarded
+        .iter()
+        .filter(|n| *n != "authorization")
+        .flat_map(|n| {
+            [
+                (n.clone(), "mallory".to_owned()),
+                (n.replace('-', "_"), "mallory".to_owned()),
+            ]
+        })
+        .collect();
+    idp.provider
+        .add_user(oidc_core::testing::DevUser::new_for_tests("carol"));
+    let carol = login(&client, &gw.url, &idp.provider, "carol").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = oidc_core::testing::mint(
+        &idp.provider.signing_key(),
+        json!({"iss": idp.issuer, "aud": "dev-client", "sub": "svc", "iat": now, "exp": now + 300}),
+    );
+    let routes = [
+        (
+            "session",
+            "/app".to_owned(),
+            vec![("cookie".to_owned(), carol.clone())],
+        ),
+        ("skip-auth", "/public/x".to_owned(), vec![]),
+        (
+            "skip-auth with a session",
+            "/public/x".to_owned(),
+            vec![("cookie".to_owned(), carol)],
+        ),
+        (
+            "bearer",
+            "/api".to_owned(),
+            vec![("authorization".to_owned(), format!("Bearer {token}"))],
+        ),
+    ];
+    for (what, path, headers) in routes {
+        let mut request = client.get(format!("{}{path}", gw.url));
+        for (k, v) in headers.iter().chain(&spoofed) {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{what}");
+        for name in &forwarded {
+            let values: Vec<&str> = answer
+                .headers()
+                .get_all(name.as_str())
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            if name == "authorization" && what.starts_with("skip-auth") {
+                // The client's own Authorization is theirs to send on a public route.
+                assert!(values.len() <= 1, "{what}: {name}: {values:?}");
+                continue;
+            }
+            assert_eq!(
+                values.len(),
+                1,
+                "{what}: {name} is answered once: {values:?}"
+            );
+            assert_ne!(values[0], "mallory", "{what}: {name}");
+        }
+        for (name, _) in &spoofed {
+            if name.contains('_') {
+                assert!(
+                    !answer.headers().contains_key(name.as_str()),
+                    "{what}: {name} is never echoed"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_check_for_ping_or_ready_is_a_check() {
+    // On a listener that answers checks, /ping and /ready are application paths: a 200
+    // there would let anyone reach the application's /ping (GHSA-5hvv-m4w4-gf6v's class).
+    let idp = Idp::start().await;
+    let gw = start_gateway(&idp.issuer, "static://200", json!({})).await;
+    let client = client();
+    let metrics = client
+        .get(format!("{}/oauth2/metrics", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        metrics.status(),
+        404,
+        "the gateway's own prefix: no such endpoint"
+    );
+    for path in ["/ping", "/ready", "/metrics"] {
+        let answer = client
+            .get(format!("{}{path}", gw.url))
+            .header("accept", "application/json")
+            .header("x-forwarded-user", "mallory")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn policies_see_the_client_address_and_the_original_client_behind_trusted_proxies() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let dir = std::env::temp_dir().join(format!("gw-addr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        r#"apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-peer, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{from: [{source: {ipBlocks: ["127.0.0.2"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-client, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{from: [{source: {remoteIpBlocks: ["198.51.100.0/24"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-loopback, namespace: istio-system}
+spec:
+  action: ALLOW
+  rules: [{from: [{source: {ipBlocks: ["127.0.0.0/8"]}}]}]
+"#,
+    )
+    .unwrap();
+    let gw = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"policies": [policy.display().to_string()], "skip_auth_routes": [".*"],
+               "reverse_proxy": true, "trusted_proxy_ips": ["127.0.0.3"]}),
+    )
+    .await;
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .no_proxy()
+            .build()
+            .unwrap()
+    };
+    let status = |client: reqwest::Client, xff: Option<&'static str>| {
+        let url = format!("{}/x", gw.url);
+        async move {
+            let mut r = client.get(url);
+            if let Some(xff) = xff {
+                r = r.header("x-forwarded-for", xff);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    // ALLOW by address lets the loopback peer in; DENY by address fires.
+    assert_eq!(status(from([127, 0, 0, 1]), None).await, 200);
+    assert_eq!(status(from([127, 0, 0, 2]), None).await, 403);
+    // remote.ip from X-Forwarded-For only through a trusted proxy.
+    assert_eq!(
+        status(from([127, 0, 0, 3]), Some("198.51.100.7")).await,
+        403
+    );
+    assert_eq!(status(from([127, 0, 0, 3]), Some("203.0.113.7")).await, 200);
+    assert_eq!(
+        status(from([127, 0, 0, 4]), Some("198.51.100.7")).await,
+        200,
+        "an untrusted client's X-Forwarded-For is ignored"
+    );
+}
+
+#[tokio::test]
+async fn a_clients_connection_list_cannot_remove_our_headers_and_h2c_is_never_tunnelled() {
+    let idp = Idp::start().await;
+    let upstream = start_upstream().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"pass_authorization_header": true}),
+    )
+    .await;
+    let client = client();
+    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    let (status, seen) = get_json(
+        &client,
+        &format!("{}/x", gw.url),
+        &[
+            ("cookie", &cookie),
+            (
+                "connection",
+                "authorization, x-forwarded-user, x-forwarded-email, x-forwarded-for, forwarded",
+            ),
+            ("x_forwarded_user", "mallory"),
+            ("x-forwarded_email", "ceo@example.com"),
+            ("x_auth_request_groups", "admins"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-user"], "alice-sub");
+    assert_eq!(h["x-forwarded-email"], "alice@example.com");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert!(
+        h["forwarded"]
+            .as_str()
+            .unwrap()
+            .starts_with("for=127.0.0.1")
+    );
+    assert!(
+        h["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ey")
+    );
+    for spoofed in [
+        "x_forwarded_user",
+        "x-forwarded_email",
+        "x_auth_request_groups",
+    ] {
+        assert!(
+            h.get(spoofed).is_none(),
+            "{spoofed} reached the upstream: {h}"
+        );
+    }
+
+    // h2c: answered as a plain request, never switched.
+    let mut raw = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    raw.write_all(
+        format!(
+            "GET /x HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+            gw.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), raw.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("upgrade: h2c"),
+        "{head}"
     );
 }

@@ -62,6 +62,7 @@ fn an_oauth2_proxy_command_line_from_the_seeds_works_unchanged() {
         "--set-xauthrequest",
         "--set-authorization-header=true",
         "--reverse-proxy",
+        "--trusted-proxy-ip=10.0.0.0/8,127.0.0.6",
         "--proxy-prefix=/oauth2",
         "--whitelist-domain=.example.com",
         "--skip-provider-button=true",
@@ -71,6 +72,13 @@ fn an_oauth2_proxy_command_line_from_the_seeds_works_unchanged() {
     assert_eq!(o.http_address, "0.0.0.0:4180".parse().unwrap());
     assert_eq!(o.upstream, Upstream::Static(http::StatusCode::OK));
     assert!(o.reverse_proxy);
+    assert_eq!(
+        o.trusted_proxy_ips,
+        [
+            "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+            "127.0.0.6/32".parse().unwrap()
+        ]
+    );
     let s = &o.sso;
     assert_eq!(s.cookie_secure, Some(false));
     assert_eq!(
@@ -260,6 +268,7 @@ fn oauth2_proxy_environment_variables_are_read() {
         ("email_domains", "a.com,b.com"),
         ("skip_jwt_bearer_tokens", "true"),
         ("reverse_proxy", "true"),
+        ("trusted_proxy_ips", "10.0.0.0/8"),
     ] {
         map.insert(k.into(), Value::String(v.into()));
     }
@@ -270,4 +279,44 @@ fn oauth2_proxy_environment_variables_are_read() {
         Some(&["a.com".to_owned(), "b.com".to_owned()][..])
     );
     assert_eq!(o.sso.skip_jwt_bearer_tokens, Some(true));
+}
+
+#[test]
+fn forwarding_headers_are_believed_only_from_listed_proxies() {
+    let base = [
+        "--upstream=static://200",
+        "--oidc-issuer-url=https://op.example.com",
+        "--client-id=app",
+        "--redirect-url=https://gw.example.com/oauth2/callback",
+        "--email-domain=*",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec!["gateway", "--cookie-secret", SECRET];
+        args.extend(base);
+        args.extend(extra);
+        Launch::parse_from(args)
+    };
+    // --reverse-proxy alone would trust nobody: that is an error, never a no-op.
+    let e = run(&["--reverse-proxy"]).unwrap_err();
+    assert!(
+        e.0.contains("--reverse-proxy") && e.0.contains("--trusted-proxy-ip"),
+        "{e}"
+    );
+    let e = run(&["--trusted-proxy-ip=10.0.0.1"]).unwrap_err();
+    assert!(
+        e.0.contains("--trusted-proxy-ip") && e.0.contains("--reverse-proxy"),
+        "{e}"
+    );
+    let e = run(&["--reverse-proxy", "--trusted-proxy-ip=10.0.0.300"]).unwrap_err();
+    assert!(
+        e.0.contains("--trusted-proxy-ip") && e.0.contains("10.0.0.300"),
+        "{e}"
+    );
+    let Launch::Gateway(o) =
+        run(&["--reverse-proxy", "--trusted-proxy-ip=10.1.2.3/8,::1"]).unwrap()
+    else {
+        panic!("options were given")
+    };
+    assert_eq!(o.trusted_proxy_ips.len(), 2);
+    assert_eq!(o.trusted_proxy_ips[0].to_string(), "10.0.0.0/8");
 }

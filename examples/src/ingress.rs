@@ -1,0 +1,205 @@
+//! What the gateway does with a request before any layer sees it: decide whom to believe
+//! about the client's address, consume the client's hop-by-hop headers, and drop every
+//! header a client must not supply.
+//!
+//! Who controls what:
+//! - The TCP peer address is the only address we know first-hand (`source.ip`).
+//! - `X-Forwarded-For`, `Forwarded`, `X-Real-IP`, `X-Forwarded-Proto/-Host/-Port/-Prefix/
+//!   -Uri/-Server`, `X-Original-URL`, `X-Rewrite-URL` are written by whoever sent the
+//!   request: they are believed only from a peer in `--trusted-proxy-ip` (with
+//!   `--reverse-proxy`), and dropped otherwise.
+//! - The identity headers (the SSO layer's, `X-Auth-Request-*`, the policies' JWT output
+//!   headers) are only ever written by us: a client's copy is dropped under any spelling.
+//! - `Connection` and the headers it names describe the client's own hop: they are
+//!   consumed here, so they can never remove a header a layer sets later.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Request, header};
+use ipnet::IpNet;
+use tower_sso::request::{ClientAddr, RemoteAddr};
+use tower_sso::sso::headers::{OwnHeaders, has_prefix, same_name};
+
+/// Headers about one connection, not the message (RFC 9110 7.6.1), plus the proxy ones.
+pub(crate) const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Forwarding headers: believed from trusted proxies only.
+const FORWARDING: [&str; 5] = [
+    "forwarded",
+    "x-real-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+];
+
+/// Every `X-Forwarded-*` header (`-For`, `-Proto`, `-Host`, `-Port`, `-Prefix`, `-Uri`,
+/// `-Server`, ...).
+const FORWARDING_PREFIX: &str = "x-forwarded-";
+
+/// Whether the request came through a trusted proxy, for the reverse proxy: its
+/// forwarding headers are extended, else replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedHop(pub bool);
+
+/// The client asked to switch to WebSocket (`Connection: upgrade`, `Upgrade: websocket`);
+/// no other protocol is tunnelled (never `h2c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSocketUpgrade;
+
+/// The ingress rules of one gateway.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    trusted: Vec<IpNet>,
+    own: OwnHeaders,
+}
+
+impl Ingress {
+    /// `trusted`: the proxies whose forwarding headers are believed (empty: nobody);
+    /// `own`: the headers only the gateway writes.
+    pub fn new(trusted: Vec<IpNet>, own: OwnHeaders) -> Self {
+        Self { trusted, own }
+    }
+
+    /// True when `ip` is a trusted proxy.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.trusted.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Prepares `req` from `peer` for the layers: the client's hop-by-hop headers
+    /// consumed, forwarding headers kept only from a trusted proxy, identity headers
+    /// dropped; the peer ([`ClientAddr`]), the original client behind trusted proxies
+    /// ([`RemoteAddr`]), [`TrustedHop`] and [`WebSocketUpgrade`] in its extensions.
+    pub fn prepare<B>(&self, req: &mut Request<B>, peer: SocketAddr) {
+        let websocket = consume_hop_by_hop(req.headers_mut());
+        let headers = req.headers_mut();
+        let trusted = self.trusts(peer.ip());
+        let remote = if trusted {
+            self.original_client(headers, peer.ip())
+        } else {
+            strip_forwarding(headers);
+            canonical(peer.ip())
+        };
+        self.own.strip(headers);
+        let extensions = req.extensions_mut();
+        extensions.insert(ClientAddr(SocketAddr::new(
+            canonical(peer.ip()),
+            peer.port(),
+        )));
+        extensions.insert(RemoteAddr(remote));
+        extensions.insert(TrustedHop(trusted));
+        if websocket {
+            extensions.insert(WebSocketUpgrade);
+        }
+    }
+
+    /// The original client behind a trusted `peer`: `X-Forwarded-For` read from the right,
+    /// skipping trusted proxies; the first address that is not one is the client. An entry
+    /// that is not an address stops the walk at the last hop we could believe.
+    fn original_client(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+        let chain: Vec<&[u8]> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .collect();
+        let mut client = canonical(peer);
+        for entry in chain.iter().rev() {
+            if !self.trusts(client) {
+                break;
+            }
+            match parse_hop(entry) {
+                Some(ip) => client = ip,
+                None => break,
+            }
+        }
+        client
+    }
+}
+
+/// An `X-Forwarded-For` entry: an address, IPv6 optionally in brackets, an IPv4 with a
+/// port tolerated (`1.2.3.4:5678`).
+fn parse_hop(entry: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(entry).ok()?.trim();
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.split_once(']'))
+        .map(|(ip, _)| ip)
+        .unwrap_or(text);
+    bare.parse::<IpAddr>()
+        .ok()
+        .or_else(|| bare.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(canonical)
+}
+
+/// An IPv4-mapped IPv6 address as IPv4 (a dual-stack listener sees `::ffff:10.0.0.1`).
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Removes the hop-by-hop headers and those the client's `Connection` names; true when
+/// the client asked for a WebSocket upgrade.
+fn consume_hop_by_hop(headers: &mut HeaderMap) -> bool {
+    let mut asks_upgrade = false;
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        for token in value.as_bytes().split(|b| *b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"upgrade") {
+                asks_upgrade = true;
+            } else if let Ok(name) = HeaderName::from_bytes(token) {
+                named.push(name);
+            }
+        }
+    }
+    let websocket = asks_upgrade && {
+        let mut upgrades = headers.get_all(header::UPGRADE).iter();
+        matches!(
+            (upgrades.next(), upgrades.next()),
+            (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"websocket")
+        )
+    };
+    for name in &named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    websocket
+}
+
+/// Drops every forwarding header, under any spelling.
+fn strip_forwarding(headers: &mut HeaderMap) {
+    let drop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            has_prefix(n, FORWARDING_PREFIX) || FORWARDING.iter().any(|f| same_name(n, f))
+        })
+        .cloned()
+        .collect();
+    for name in &drop {
+        headers.remove(name);
+    }
+}
+
+/// The `Upgrade` request headers for the upstream of a WebSocket request.
+pub(crate) fn websocket_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+#[cfg(test)]
+mod tests;
