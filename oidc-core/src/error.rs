@@ -247,6 +247,18 @@ fn key_hint(kid: &Option<String>) -> String {
 }
 
 impl TokenError {
+    /// True when the token is not a well-formed JWT of the types Envoy's jwt_verify_lib
+    /// requires: structure, encoding, JSON, header members or claim types. Such a token
+    /// was refused before its issuer, times or signature were looked at.
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            TokenError::Malformed(_)
+                | TokenError::InvalidClaim { .. }
+                | TokenError::TooLarge { .. }
+        )
+    }
+
     /// True when the token was rejected for its time claims (`exp`, `nbf`, `iat`).
     pub fn is_time(&self) -> bool {
         matches!(
