@@ -27,6 +27,7 @@ pub struct VerifierBuilder {
     max_len: usize,
     clock: SharedClock,
     cache: Option<TokenCacheConfig>,
+    accept_sender_constrained: bool,
 }
 
 impl VerifierBuilder {
@@ -49,6 +50,7 @@ impl VerifierBuilder {
             max_len: DEFAULT_MAX_TOKEN_LEN,
             clock: Arc::new(SystemClock),
             cache: None,
+            accept_sender_constrained: false,
         }
     }
 
@@ -158,6 +160,13 @@ impl VerifierBuilder {
         self
     }
 
+    /// Accepts tokens with a `cnf` claim: for tokens that are not presented to us as
+    /// credentials (ID tokens, signed userinfo), never for bearer tokens.
+    pub(crate) fn accept_sender_constrained(mut self) -> Self {
+        self.accept_sender_constrained = true;
+        self
+    }
+
     /// Checks the configuration and builds the verifier.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         let issuer_empty = match &self.issuer {
@@ -204,6 +213,7 @@ impl VerifierBuilder {
             max_len: self.max_len,
             clock: self.clock,
             cache: self.cache.map(TokenCache::new),
+            accept_sender_constrained: self.accept_sender_constrained,
         })
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! The checks run in Envoy's jwt_authn order, cheapest first, so a malformed, foreign or
 //! expired token never costs a signature check: size, structure and header (`alg` allow-list,
-//! `crit`, `typ`), claim types, `iss`, `exp`/`nbf`/`iat`, `aud`/`azp`, then the signature.
+//! `crit`, `typ`), claim types, `iss`, `exp`/`nbf`/`iat`, `aud`/`azp`, the signature, then
+//! the sender constraint.
 //!
 //! # Malformed tokens
 //!
@@ -36,6 +37,17 @@
 //!   required ([`TokenError::MissingClaim`]);
 //! - `azp`, `nonce`, `at_hash`, `c_hash`, `sid` and `tid` must be strings when present;
 //! - `alg` `none`, the HMAC family and `ES512` are never accepted (see [`Algorithm`]).
+//!
+//! # Sender-constrained tokens
+//!
+//! A token with a `cnf` claim (RFC 7800) is bound to a key: DPoP's `jkt` (RFC 9449), mTLS's
+//! `x5t#S256` (RFC 8705) or any other confirmation member. Presented as a plain bearer
+//! token, without the proof of possession that nothing here verifies, it is refused with
+//! [`TokenError::SenderConstrained`] (RFC 9449 7.2, RFC 8705 3), by default and on every
+//! path that verifies access tokens. [`IdTokenVerifier`] does not refuse it: an ID token
+//! comes to the client from the token endpoint over its own authenticated back channel, is
+//! never a credential presented to us, and OpenID Connect gives `cnf` in it no meaning;
+//! a signed userinfo response, fetched the same way, is not refused either.
 
 mod builder;
 mod cache;
@@ -188,6 +200,7 @@ pub struct Verifier {
     max_len: usize,
     clock: SharedClock,
     cache: Option<TokenCache>,
+    accept_sender_constrained: bool,
 }
 
 impl Verifier {
@@ -295,6 +308,11 @@ impl Verifier {
 
         let key_fingerprint =
             self.check_signature(&header, parts.signing_input, &signature, keys)?;
+        if !self.accept_sender_constrained
+            && let Some(binding) = sender_constraint(&claims)
+        {
+            return Err(TokenError::SenderConstrained { binding });
+        }
         Ok(VerifiedToken(Arc::new(Verified {
             header,
             claims,
@@ -377,6 +395,18 @@ struct Parts<'a> {
     payload: &'a str,
     signature: &'a str,
     signing_input: &'a str,
+}
+
+/// The confirmation method of a `cnf` claim (RFC 7800 3.1), if the token has one: the
+/// first registered member present, or `claim` for any other member or shape.
+fn sender_constraint(claims: &Claims) -> Option<&'static str> {
+    const KNOWN: [&str; 6] = ["jkt", "x5t#S256", "jwk", "jwe", "jku", "kid"];
+    let cnf = claims.all.get("cnf")?;
+    Some(
+        cnf.as_object()
+            .and_then(|members| KNOWN.into_iter().find(|k| members.contains_key(*k)))
+            .unwrap_or("claim"),
+    )
 }
 
 fn split(token: &str) -> Result<Parts<'_>, TokenError> {

@@ -11,3 +11,4 @@ mod jwks_cache;
 mod jwt_verify_lib;
 mod provider;
 mod seed;
+mod sender_constrained;
