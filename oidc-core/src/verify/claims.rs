@@ -187,7 +187,11 @@ fn numeric_date(all: &Map<String, Value>, claim: &'static str) -> Result<Option<
             expected: "a number",
         });
     };
-    if let Some(u) = n.as_u64() {
+    // jwt_verify_lib reads every number as a double: an integer within 1024 of u64::MAX
+    // rounds to 2^64 and is out of range there, so it is here too.
+    if let Some(u) = n.as_u64()
+        && (u as f64) < TWO_POW_64
+    {
         return Ok(Some(i64::try_from(u).unwrap_or(i64::MAX)));
     }
     // A negative integer, or a float (JSON cannot spell NaN or infinity).

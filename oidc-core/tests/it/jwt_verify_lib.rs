@@ -470,6 +470,12 @@ fn cases() -> Vec<Case> {
             "18446744073709551616",
         ),
         claim(
+            "JwtPayloadParseErrorExpOutOfRange",
+            "exp is u64::MAX (2^64 as a double)",
+            "exp",
+            "18446744073709551615",
+        ),
+        claim(
             "JwtPayloadParseErrorJtiNotString",
             "jti is a number",
             "jti",
@@ -633,6 +639,10 @@ fn what_jwt_verify_lib_accepts_still_verifies() {
         ("a float exp", claims_with("exp", "1700000300.5")),
         ("an exponent exp", claims_with("exp", "1.7000003e9")),
         ("-0 nbf", claims_with("nbf", "-0")),
+        (
+            "an exp far beyond any clock",
+            claims_with("exp", "18446744073709549568"),
+        ),
         ("aud as a list", claims_with("aud", r#"["web","api"]"#)),
         (
             "nested claims",
