@@ -238,6 +238,16 @@ pub enum TokenError {
     /// `sub` of the userinfo response is not the ID token's.
     #[error("userinfo sub does not match the id token's sub")]
     SubjectMismatch,
+    /// The token is bound to a key holder (a `cnf` claim, RFC 7800: DPoP `jkt`, mTLS
+    /// `x5t#S256`, ...) and was presented as a plain bearer token, whose binding nothing
+    /// verifies (RFC 9449 7.2, RFC 8705 3). Checked after the signature, so the token is
+    /// genuine: a caller that verifies the binding may opt out, no one else.
+    #[error("token is sender-constrained (cnf {binding}) and cannot be used as a bearer token")]
+    SenderConstrained {
+        /// The confirmation method: `jkt` (DPoP), `x5t#S256` (mTLS), `jwk`, `jwe`, `jku`,
+        /// `kid`, or `claim` for any other member or shape.
+        binding: &'static str,
+    },
 }
 
 fn key_hint(kid: &Option<String>) -> String {
@@ -247,6 +257,18 @@ fn key_hint(kid: &Option<String>) -> String {
 }
 
 impl TokenError {
+    /// True when the token is not a well-formed JWT of the types Envoy's jwt_verify_lib
+    /// requires: structure, encoding, JSON, header members or claim types. Such a token
+    /// was refused before its issuer, times or signature were looked at.
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            TokenError::Malformed(_)
+                | TokenError::InvalidClaim { .. }
+                | TokenError::TooLarge { .. }
+        )
+    }
+
     /// True when the token was rejected for its time claims (`exp`, `nbf`, `iat`).
     pub fn is_time(&self) -> bool {
         matches!(

@@ -108,9 +108,23 @@ fn extract<'r>(req: &Request<'r>, location: &'r Location, out: &mut Vec<Found<'r
     }
 }
 
-/// Envoy's messages, with our reason after them.
+/// Envoy's messages, with our reason after them; a refusal Envoy does not make (a
+/// sender-constrained token) is our reason alone.
 fn failure(error: &TokenError) -> (u16, String) {
-    let envoy = match error {
+    let status = if matches!(error, TokenError::WrongAudience { .. }) {
+        403
+    } else {
+        401
+    };
+    match envoy_message(error) {
+        Some(envoy) => (status, format!("{envoy}: {error}")),
+        None => (status, error.to_string()),
+    }
+}
+
+/// jwt_verify_lib's `Status` text (`src/status.cc`) for a token error, if it has one.
+fn envoy_message(error: &TokenError) -> Option<&'static str> {
+    Some(match error {
         TokenError::WrongAudience { .. } => "Audiences in Jwt are not allowed",
         TokenError::Expired { .. } => "Jwt is expired",
         TokenError::NotYetValid { .. } => "Jwt not yet valid",
@@ -121,14 +135,27 @@ fn failure(error: &TokenError) -> (u16, String) {
         TokenError::WrongIssuer { .. } => "Jwt issuer is not configured",
         TokenError::KeysUnavailable(_) => "Jwks remote fetch is failed",
         TokenError::UnsupportedAlgorithm(_) => "Jwt header [alg] is not supported",
+        TokenError::InvalidClaim { claim, expected } => invalid_claim_message(claim, expected),
+        TokenError::SenderConstrained { .. } => return None,
         _ => "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections",
-    };
-    let status = if matches!(error, TokenError::WrongAudience { .. }) {
-        403
-    } else {
-        401
-    };
-    (status, format!("{envoy}: {error}"))
+    })
+}
+
+fn invalid_claim_message(claim: &str, expected: &str) -> &'static str {
+    let wrong_type = expected == "a number" || expected.starts_with("a string");
+    match (claim, wrong_type) {
+        ("iss", _) => "Jwt payload [iss] field is not a string",
+        ("sub", _) => "Jwt payload [sub] field is not a string",
+        ("jti", _) => "Jwt payload [jti] field is not a string",
+        ("aud", _) => "Jwt payload [aud] field is not a string or string list",
+        ("iat", true) => "Jwt payload [iat] field is not an integer",
+        ("iat", false) => "Jwt payload [iat] field is not a positive 64 bit integer",
+        ("nbf", true) => "Jwt payload [nbf] field is not an integer",
+        ("nbf", false) => "Jwt payload [nbf] field is not a positive 64 bit integer",
+        ("exp", true) => "Jwt payload [exp] field is not an integer",
+        ("exp", false) => "Jwt payload [exp] field is not a positive 64 bit integer",
+        _ => "Jwt payload is an invalid JSON",
+    }
 }
 
 /// Verifies `token` with the rules configured at its location (sorted by issuer): the
@@ -335,6 +362,27 @@ mod tests {
         assert!(found.is_some_and(|t| t.contains('\u{fffd}')));
         let found = from_header_value(b"\xffa.b.c", None);
         assert!(found.is_some(), "no prefix: the value is the token");
+    }
+
+    #[test]
+    fn refusals_read_as_envoy_writes_them_and_cnf_as_ours() {
+        let (status, reason) = failure(&TokenError::InvalidClaim {
+            claim: "exp",
+            expected: "a number",
+        });
+        assert_eq!(status, 401);
+        assert!(reason.starts_with("Jwt payload [exp] field is not an integer: "));
+        let (_, reason) = failure(&TokenError::InvalidClaim {
+            claim: "exp",
+            expected: "a non-negative number below 2^64",
+        });
+        assert!(reason.starts_with("Jwt payload [exp] field is not a positive 64 bit integer"));
+        let (status, reason) = failure(&TokenError::SenderConstrained { binding: "jkt" });
+        assert_eq!(status, 401);
+        assert_eq!(
+            reason,
+            "token is sender-constrained (cnf jkt) and cannot be used as a bearer token"
+        );
     }
 
     #[test]

@@ -88,10 +88,12 @@ impl Client {
     }
 
     async fn verify_signed_userinfo(&self, jwt: &str) -> Result<Map<String, Value>, Error> {
-        // A signed userinfo response carries iss and aud (5.3.2); it may lack exp.
+        // A signed userinfo response carries iss and aud (5.3.2); it may lack exp. We
+        // fetched it ourselves: a cnf in it binds nothing presented to us.
         let verifier = Verifier::builder(self.inner.metadata.issuer.clone())
             .audience(self.inner.config.client_id.clone())
             .require_exp(false)
+            .accept_sender_constrained()
             .clock(self.inner.config.clock.clone())
             .clock_skew(self.inner.config.clock_skew)
             .build()?;

@@ -7,9 +7,9 @@ use crate::error::TokenError;
 /// The registered and OpenID Connect standard claims of a verified token, plus the whole
 /// claim map for everything else.
 ///
-/// Protocol claims are typed strictly (a string `exp`, a numeric `iss` or a non-string
-/// `nonce` make the token malformed, as Envoy's jwt_verify_lib does); a float `exp` is
-/// accepted and rounded down. Profile claims of an unexpected type are left out of the typed
+/// Protocol claims are typed strictly (a string `exp`, a numeric or `null` `iss` or a
+/// non-string `nonce` make the token malformed, as Envoy's jwt_verify_lib does; see
+/// [`Claims::from_map`]); a float `exp` is accepted and rounded down. Profile claims of an unexpected type are left out of the typed
 /// fields but stay in [`Claims::all`].
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -62,11 +62,18 @@ pub struct Claims {
 
 impl Claims {
     /// Reads the typed fields from a claim map.
+    ///
+    /// The claims Envoy's jwt_verify_lib reads are typed as it types them
+    /// (`src/jwt.cc`, `src/struct_utils.cc`): `iss`, `sub` and `jti` are strings; `exp`,
+    /// `nbf` and `iat` are numbers in `[0, 2^64)` (a float loses its decimals); `aud` is a
+    /// string or an array of strings. For these, a JSON `null` is a value of the wrong type,
+    /// not an absent claim. Other protocol claims (`azp`, `nonce`, `at_hash`, `c_hash`,
+    /// `sid`, `tid`) must be strings when present; `null` counts as absent for them.
     pub fn from_map(all: Map<String, Value>) -> Result<Claims, TokenError> {
-        let iss = protocol_string(&all, "iss")?.ok_or(TokenError::MissingClaim("iss"))?;
-        let sub = protocol_string(&all, "sub")?;
+        let iss = strict_string(&all, "iss")?.ok_or(TokenError::MissingClaim("iss"))?;
+        let sub = strict_string(&all, "sub")?;
         let aud = match all.get("aud") {
-            None | Some(Value::Null) => Vec::new(),
+            None => Vec::new(),
             Some(Value::String(a)) => vec![a.clone()],
             Some(Value::Array(list)) => list
                 .iter()
@@ -88,7 +95,7 @@ impl Claims {
             nbf: numeric_date(&all, "nbf")?,
             iat: numeric_date(&all, "iat")?,
             azp: protocol_string(&all, "azp")?,
-            jti: protocol_string(&all, "jti")?,
+            jti: strict_string(&all, "jti")?,
             nonce: protocol_string(&all, "nonce")?,
             at_hash: protocol_string(&all, "at_hash")?,
             c_hash: protocol_string(&all, "c_hash")?,
@@ -112,6 +119,21 @@ impl Claims {
             aud,
             all,
         })
+    }
+}
+
+/// A claim jwt_verify_lib reads with `GetString`: absent, or a string (`null` is not).
+fn strict_string(
+    all: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<String>, TokenError> {
+    match all.get(claim) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(TokenError::InvalidClaim {
+            claim,
+            expected: "a string",
+        }),
     }
 }
 
@@ -150,32 +172,39 @@ fn string_list(value: Option<&Value>, split_spaces: bool) -> Vec<String> {
     }
 }
 
+/// A NumericDate as jwt_verify_lib reads it (`GetUInt64`): absent, or a JSON number in
+/// `[0, 2^64)` whose decimals are dropped; `null`, a string or a number out of that range
+/// is malformed. Values above `i64::MAX` saturate (they are beyond any clock).
 fn numeric_date(all: &Map<String, Value>, claim: &'static str) -> Result<Option<i64>, TokenError> {
-    let invalid = TokenError::InvalidClaim {
-        claim,
-        expected: "a number",
+    /// 2^64, the first value jwt_verify_lib's `GetUInt64` reports out of range.
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    let Some(value) = all.get(claim) else {
+        return Ok(None);
     };
-    match all.get(claim) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => {
-            // A NumericDate before 1970 is malformed, as in Envoy's jwt_verify_lib.
-            if n.as_f64().is_some_and(|f| f < 0.0) {
-                return Err(TokenError::InvalidClaim {
-                    claim,
-                    expected: "a non-negative number",
-                });
-            }
-            if let Some(i) = n.as_i64() {
-                Ok(Some(i))
-            } else if let Some(u) = n.as_u64() {
-                Ok(Some(i64::try_from(u).unwrap_or(i64::MAX)))
-            } else {
-                let f = n.as_f64().ok_or(invalid)?;
-                // Saturating float-to-int conversion; NaN cannot come out of JSON.
-                Ok(Some(f.floor() as i64))
-            }
+    let Value::Number(n) = value else {
+        return Err(TokenError::InvalidClaim {
+            claim,
+            expected: "a number",
+        });
+    };
+    // jwt_verify_lib reads every number as a double: an integer within 1024 of u64::MAX
+    // rounds to 2^64 and is out of range there, so it is here too.
+    if let Some(u) = n.as_u64()
+        && (u as f64) < TWO_POW_64
+    {
+        return Ok(Some(i64::try_from(u).unwrap_or(i64::MAX)));
+    }
+    // A negative integer, or a float (JSON cannot spell NaN or infinity).
+    match n.as_f64() {
+        // -0.0 is not below zero: accepted as 0, as jwt_verify_lib does.
+        Some(f) if (0.0..TWO_POW_64).contains(&f) => {
+            // Saturating float-to-int conversion, dropping the decimals.
+            Ok(Some(f.floor() as i64))
         }
-        Some(_) => Err(invalid),
+        _ => Err(TokenError::InvalidClaim {
+            claim,
+            expected: "a non-negative number below 2^64",
+        }),
     }
 }
 

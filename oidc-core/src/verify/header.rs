@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::TokenError;
 
@@ -95,30 +95,23 @@ pub struct Header {
     pub typ: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct RawHeader {
-    alg: Option<serde_json::Value>,
-    kid: Option<serde_json::Value>,
-    typ: Option<serde_json::Value>,
-    crit: Option<serde_json::Value>,
-}
-
-/// Parses the decoded header JSON. Rejects `alg: none`, HMAC and unknown algorithms, and
-/// any `crit` extension (we understand none, RFC 7515 4.1.11).
+/// Parses the decoded header JSON (one object, each member once, see [`super::json`]).
+/// Rejects a missing or non-string `alg`, `alg: none`, HMAC and unknown algorithms, a
+/// `kid` or `typ` that is not a string (`null` included, as jwt_verify_lib's
+/// `JwtHeaderBadKid`), and any `crit` extension (we understand none, RFC 7515 4.1.11).
 pub(crate) fn parse(json: &[u8]) -> Result<Header, TokenError> {
-    let raw: RawHeader = serde_json::from_slice(json)
-        .map_err(|_| TokenError::Malformed("header is not a JSON object".into()))?;
-    let alg = match raw.alg {
-        Some(serde_json::Value::String(alg)) => alg,
+    let mut raw = super::json::object(json, "header")?;
+    let alg = match raw.remove("alg") {
+        Some(Value::String(alg)) => alg,
         Some(_) => return Err(TokenError::Malformed("alg is not a string".into())),
         None => return Err(TokenError::Malformed("header has no alg".into())),
     };
     let alg = Algorithm::from_name(&alg).ok_or(TokenError::UnsupportedAlgorithm(alg))?;
-    let kid = optional_string(raw.kid, "kid")?;
-    let typ = optional_string(raw.typ, "typ")?;
-    match raw.crit {
+    let kid = optional_string(raw.remove("kid"), "kid")?;
+    let typ = optional_string(raw.remove("typ"), "typ")?;
+    match raw.remove("crit") {
         None => {}
-        Some(serde_json::Value::Array(names)) if !names.is_empty() => {
+        Some(Value::Array(names)) if !names.is_empty() => {
             let first = names
                 .first()
                 .map(|n| n.as_str().unwrap_or("?").to_owned())
@@ -134,13 +127,10 @@ pub(crate) fn parse(json: &[u8]) -> Result<Header, TokenError> {
     Ok(Header { alg, kid, typ })
 }
 
-fn optional_string(
-    value: Option<serde_json::Value>,
-    name: &str,
-) -> Result<Option<String>, TokenError> {
+fn optional_string(value: Option<Value>, name: &str) -> Result<Option<String>, TokenError> {
     match value {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(TokenError::Malformed(format!("{name} is not a string"))),
     }
 }

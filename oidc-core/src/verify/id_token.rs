@@ -43,12 +43,17 @@ pub struct IdTokenVerifier {
 impl IdTokenVerifier {
     /// An ID-token verifier for `client_id`, from a builder holding the issuer, clock,
     /// skew and algorithms. The audience, `azp` and `iat` rules are set here.
+    ///
+    /// A `cnf` claim is not refused: the client receives the ID token from the token
+    /// endpoint, it is never presented to us as a bearer credential (see the
+    /// [module docs](super#sender-constrained-tokens)).
     pub fn new(builder: VerifierBuilder, client_id: &str) -> Result<Self, ConfigError> {
         let inner = builder
             .audience(client_id)
             .authorized_party(client_id)
             .require_exp(true)
             .require_iat(true)
+            .accept_sender_constrained()
             .build()?;
         Ok(Self { inner })
     }

@@ -6,16 +6,57 @@
 //!
 //! The checks run in Envoy's jwt_authn order, cheapest first, so a malformed, foreign or
 //! expired token never costs a signature check: size, structure and header (`alg` allow-list,
-//! `crit`, `typ`), claim types, `iss`, `exp`/`nbf`/`iat`, `aud`/`azp`, then the signature.
+//! `crit`, `typ`), claim types, `iss`, `exp`/`nbf`/`iat`, `aud`/`azp`, the signature, then
+//! the sender constraint.
 //!
-//! Knowingly stricter than Envoy: a `crit` header is always rejected (we implement no JWS
-//! extension, RFC 7515 4.1.11), and an `aud` of the wrong JSON type is malformed.
+//! # Malformed tokens
+//!
+//! Every token Envoy's jwt_verify_lib refuses while parsing (`Jwt::parseFromString`) we
+//! refuse as malformed ([`TokenError::is_malformed`]), before its issuer, times or
+//! signature are looked at:
+//! - not exactly three dot-separated sections, or an empty one (`JwtBadFormat`);
+//! - a section that is not base64url (`+`, `/` or any other byte outside the URL-safe
+//!   alphabet: `Jwt*ParseErrorBadBase64`);
+//! - a header or payload that is not one JSON object, names a member twice in any object,
+//!   nests more than 100 levels or is not UTF-8 (`Jwt*ParseErrorBadJson`: protobuf's JSON
+//!   parser into a `Struct`);
+//! - `alg` absent or not a string (`JwtHeaderBadAlg`), `kid` not a string, `null` included
+//!   (`JwtHeaderBadKid`); an `alg` we do not implement is [`TokenError::UnsupportedAlgorithm`];
+//! - `iss`, `sub` or `jti` not a string, `exp`, `nbf` or `iat` not a number in `[0, 2^64)`,
+//!   `aud` not a string or an array of strings; for these claims a `null` is the wrong
+//!   type, not an absent claim (`JwtPayloadParseError*`). A float `exp` loses its decimals
+//!   and a missing `exp` is accepted when [`VerifierBuilder::require_exp`] is off, as Envoy.
+//!
+//! Knowingly stricter than jwt_verify_lib:
+//! - a `crit` header is always rejected (we implement no JWS extension, RFC 7515 4.1.11);
+//! - `typ`, when present, must be a string; `crit` must be a non-empty array;
+//! - base64url padding (`=`) is refused (RFC 7515 2), where `absl::WebSafeBase64Unescape`
+//!   accepts it; empty sections are refused where `absl::StrSplit(.., SkipEmpty())` would
+//!   skip them (`a..b.c`, a trailing dot);
+//! - a payload of `null` (an empty `Struct` to protobuf) is malformed, and `iss` is always
+//!   required ([`TokenError::MissingClaim`]);
+//! - `azp`, `nonce`, `at_hash`, `c_hash`, `sid` and `tid` must be strings when present;
+//! - `alg` `none`, the HMAC family and `ES512` are never accepted (see [`Algorithm`]).
+//!
+//! # Sender-constrained tokens
+//!
+//! A token with a `cnf` claim (RFC 7800) is bound to a key: DPoP's `jkt` (RFC 9449), mTLS's
+//! `x5t#S256` (RFC 8705) or any other confirmation member. Presented as a plain bearer
+//! token, without the proof of possession that nothing here verifies, it is refused with
+//! [`TokenError::SenderConstrained`] (RFC 9449 7.2, RFC 8705 3), by default and on every
+//! path that verifies access tokens. [`IdTokenVerifier`] does not refuse it: an ID token
+//! comes to the client from the token endpoint over its own authenticated back channel, is
+//! never a credential presented to us, and OpenID Connect gives `cnf` in it no meaning;
+//! a signed userinfo response, fetched the same way, is not refused either.
 
+mod builder;
 mod cache;
 mod claims;
 mod header;
 mod id_token;
+mod json;
 
+pub use self::builder::VerifierBuilder;
 pub use self::cache::TokenCacheConfig;
 pub use self::claims::Claims;
 pub use self::header::{Algorithm, Header};
@@ -29,8 +70,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use self::cache::TokenCache;
 use self::claims::TimeRules;
-use crate::clock::{SharedClock, SystemClock};
-use crate::error::{ConfigError, TokenError};
+use crate::clock::SharedClock;
+use crate::error::TokenError;
 use crate::jwks::{JwksCache, KeySet};
 use crate::secret::ct_eq;
 
@@ -159,23 +200,7 @@ pub struct Verifier {
     max_len: usize,
     clock: SharedClock,
     cache: Option<TokenCache>,
-}
-
-/// Builds a [`Verifier`]; see [`Verifier::builder`].
-#[derive(Debug)]
-#[must_use]
-pub struct VerifierBuilder {
-    issuer: IssuerMatch,
-    audiences: Vec<String>,
-    any_audience: bool,
-    normalize_audience_urls: bool,
-    authorized_party: Option<String>,
-    algorithms: Vec<Algorithm>,
-    types: Option<Vec<String>>,
-    time: TimeRules,
-    max_len: usize,
-    clock: SharedClock,
-    cache: Option<TokenCacheConfig>,
+    accept_sender_constrained: bool,
 }
 
 impl Verifier {
@@ -274,9 +299,7 @@ impl Verifier {
         }
         let signature = decode_part(parts.signature, "signature")?;
         let payload = decode_part(parts.payload, "payload")?;
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&payload)
-            .map_err(|_| TokenError::Malformed("payload is not a JSON object".into()))?;
-        let claims = Claims::from_map(map)?;
+        let claims = Claims::from_map(json::object(&payload, "payload")?)?;
 
         self.issuer.check(&claims)?;
         claims::check_time(&claims, now, self.time)?;
@@ -285,6 +308,11 @@ impl Verifier {
 
         let key_fingerprint =
             self.check_signature(&header, parts.signing_input, &signature, keys)?;
+        if !self.accept_sender_constrained
+            && let Some(binding) = sender_constraint(&claims)
+        {
+            return Err(TokenError::SenderConstrained { binding });
+        }
         Ok(VerifiedToken(Arc::new(Verified {
             header,
             claims,
@@ -340,185 +368,6 @@ impl Verifier {
     }
 }
 
-impl VerifierBuilder {
-    fn new(issuer: IssuerMatch) -> Self {
-        Self {
-            issuer,
-            audiences: Vec::new(),
-            any_audience: false,
-            normalize_audience_urls: false,
-            authorized_party: None,
-            algorithms: Algorithm::ALL.to_vec(),
-            types: None,
-            time: TimeRules {
-                skew: DEFAULT_CLOCK_SKEW.as_secs() as i64,
-                require_exp: true,
-                require_iat: false,
-                reject_future_iat: true,
-                zero_exp_is_absent: false,
-            },
-            max_len: DEFAULT_MAX_TOKEN_LEN,
-            clock: Arc::new(SystemClock),
-            cache: None,
-        }
-    }
-
-    /// Accepts tokens whose `aud` contains `audience` (call again to accept several).
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
-        self
-    }
-
-    /// Accepts tokens whose `aud` contains any of `audiences`.
-    pub fn audiences<I, S>(mut self, audiences: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.audiences.extend(audiences.into_iter().map(Into::into));
-        self
-    }
-
-    /// Accepts any `aud`, including none. Without this or an audience, `build` fails: the
-    /// audience check cannot be switched off by accident.
-    pub fn insecure_accept_any_audience(mut self) -> Self {
-        self.any_audience = true;
-        self
-    }
-
-    /// Compares audiences as Envoy's jwt_authn does: without a leading `http://` or
-    /// `https://` and without one trailing `/`, so `https://api.example/` matches
-    /// `api.example`. Off by default (exact comparison).
-    pub fn normalize_audience_urls(mut self, normalize: bool) -> Self {
-        self.normalize_audience_urls = normalize;
-        self
-    }
-
-    /// Requires `azp`, when present or when there are several audiences, to be `client_id`
-    /// (OpenID Connect Core 3.1.3.7).
-    pub fn authorized_party(mut self, client_id: impl Into<String>) -> Self {
-        self.authorized_party = Some(client_id.into());
-        self
-    }
-
-    /// The accepted algorithms (default: all of [`Algorithm::ALL`]). A key still verifies
-    /// only the algorithms of its type.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = algorithms.into_iter().collect();
-        self
-    }
-
-    /// Requires the `typ` header to be one of `types`, compared case-insensitively (e.g.
-    /// `["at+jwt", "application/at+jwt"]` for RFC 9068 access tokens).
-    pub fn required_types<I, S>(mut self, types: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.types = Some(types.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// The tolerance for `exp`, `nbf` and `iat` (default [`DEFAULT_CLOCK_SKEW`]).
-    pub fn clock_skew(mut self, skew: Duration) -> Self {
-        self.time.skew = i64::try_from(skew.as_secs()).unwrap_or(i64::MAX);
-        self
-    }
-
-    /// Whether a token without `exp` is rejected (default: yes; Envoy accepts it).
-    pub fn require_exp(mut self, required: bool) -> Self {
-        self.time.require_exp = required;
-        self
-    }
-
-    /// Whether a token without `iat` is rejected (default: no; ID tokens always need it).
-    pub fn require_iat(mut self, required: bool) -> Self {
-        self.time.require_iat = required;
-        self
-    }
-
-    /// Whether an `iat` in the future beyond the skew is rejected (default: yes; Envoy does
-    /// not check `iat`).
-    pub fn reject_future_iat(mut self, reject: bool) -> Self {
-        self.time.reject_future_iat = reject;
-        self
-    }
-
-    /// Whether `exp: 0` means "no expiry", as Envoy's jwt_verify_lib reads it (default:
-    /// no, it is 1970 and expired).
-    pub fn zero_exp_is_absent(mut self, absent: bool) -> Self {
-        self.time.zero_exp_is_absent = absent;
-        self
-    }
-
-    /// The largest token accepted (default [`DEFAULT_MAX_TOKEN_LEN`]).
-    pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.max_len = bytes;
-        self
-    }
-
-    /// The clock to check times against (default the system clock).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Turns the verified-token cache on.
-    pub fn token_cache(mut self, config: TokenCacheConfig) -> Self {
-        self.cache = Some(config);
-        self
-    }
-
-    /// Checks the configuration and builds the verifier.
-    pub fn build(self) -> Result<Verifier, ConfigError> {
-        let issuer_empty = match &self.issuer {
-            IssuerMatch::Exact(i) => i.is_empty(),
-            IssuerMatch::TenantTemplate(t) => !t.contains("{tenantid}"),
-            IssuerMatch::Any => false,
-        };
-        if issuer_empty {
-            return Err(ConfigError::Invalid {
-                what: "issuer",
-                reason: "empty, or a tenant template without {tenantid}".into(),
-            });
-        }
-        let audience = match (self.audiences.is_empty(), self.any_audience) {
-            (false, _) if self.normalize_audience_urls => AudienceRule::OneOfUrlNormalized(
-                self.audiences
-                    .iter()
-                    .map(|a| normalize_audience(a).to_owned())
-                    .collect(),
-            ),
-            (false, _) => AudienceRule::OneOf(self.audiences),
-            (true, true) => AudienceRule::Any,
-            (true, false) => {
-                return Err(ConfigError::Invalid {
-                    what: "audience",
-                    reason: "set an audience, or opt out with insecure_accept_any_audience()"
-                        .into(),
-                });
-            }
-        };
-        if self.algorithms.is_empty() {
-            return Err(ConfigError::Invalid {
-                what: "algorithms",
-                reason: "the allow-list is empty".into(),
-            });
-        }
-        Ok(Verifier {
-            issuer: self.issuer,
-            audience,
-            authorized_party: self.authorized_party,
-            algorithms: self.algorithms,
-            types: self.types,
-            time: self.time,
-            max_len: self.max_len,
-            clock: self.clock,
-            cache: self.cache.map(TokenCache::new),
-        })
-    }
-}
-
 /// Runs `verify` on the cached keys and, when it reports an unknown `kid`, once more on a
 /// refetched set (the cache rate-limits refetches and collapses concurrent ones).
 async fn with_refetch(
@@ -548,11 +397,24 @@ struct Parts<'a> {
     signing_input: &'a str,
 }
 
+/// The confirmation method of a `cnf` claim (RFC 7800 3.1), if the token has one: the
+/// first registered member present, or `claim` for any other member or shape.
+fn sender_constraint(claims: &Claims) -> Option<&'static str> {
+    const KNOWN: [&str; 6] = ["jkt", "x5t#S256", "jwk", "jwe", "jku", "kid"];
+    let cnf = claims.all.get("cnf")?;
+    Some(
+        cnf.as_object()
+            .and_then(|members| KNOWN.into_iter().find(|k| members.contains_key(*k)))
+            .unwrap_or("claim"),
+    )
+}
+
 fn split(token: &str) -> Result<Parts<'_>, TokenError> {
-    let malformed = || TokenError::Malformed("a JWS has three dot-separated parts".into());
+    let malformed =
+        || TokenError::Malformed("a JWS has three non-empty dot-separated parts".into());
     let (signing_input, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
     let (header, payload) = signing_input.split_once('.').ok_or_else(malformed)?;
-    if payload.contains('.') || header.is_empty() || payload.is_empty() {
+    if payload.contains('.') || header.is_empty() || payload.is_empty() || signature.is_empty() {
         return Err(malformed());
     }
     Ok(Parts {

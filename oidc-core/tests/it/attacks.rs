@@ -56,16 +56,20 @@ fn a_good_token_passes_so_the_rejections_below_mean_something() {
 
 #[test]
 fn alg_none_is_rejected() {
-    let token = unsigned(&json!({"alg": "none", "typ": "JWT"}), &claims(), b"");
+    let token = unsigned(&json!({"alg": "none", "typ": "JWT"}), &claims(), b"x");
     assert_eq!(
         reject(&token),
         TokenError::UnsupportedAlgorithm("none".into())
     );
-    let token = unsigned(&json!({"alg": "None"}), &claims(), b"");
+    let token = unsigned(&json!({"alg": "None"}), &claims(), b"x");
     assert_eq!(
         reject(&token),
         TokenError::UnsupportedAlgorithm("None".into())
     );
+    // The unsecured JWS form (RFC 7519 6.1) has an empty signature: malformed, as in
+    // jwt_verify_lib (two sections).
+    let token = unsigned(&json!({"alg": "none"}), &claims(), b"");
+    assert!(reject(&token).is_malformed());
 }
 
 #[test]
@@ -215,10 +219,17 @@ fn expiry_and_not_before_at_and_beyond_the_skew_boundary() {
         with(json!({"iat": NOW + 61})),
         Err(TokenError::IssuedInFuture { .. })
     ));
+    let mut no_exp = claims();
+    no_exp.as_object_mut().unwrap().remove("exp");
     assert_eq!(
-        with(json!({"exp": null})).unwrap_err(),
+        reject(&mint(&keys.rsa, no_exp)),
         TokenError::MissingClaim("exp")
     );
+    // A null exp is not a missing one: malformed, as jwt_verify_lib reads it.
+    assert!(matches!(
+        with(json!({"exp": null})),
+        Err(TokenError::InvalidClaim { claim: "exp", .. })
+    ));
     // Claim types as Envoy's jwt_verify_lib: a string exp is malformed, a float is fine.
     assert!(matches!(
         with(json!({"exp": "4000000000"})),
@@ -251,14 +262,20 @@ fn wrong_issuer_and_wrong_audience_are_rejected() {
 #[test]
 fn no_aud_or_empty_aud_is_rejected_when_an_audience_is_configured() {
     let keys = TestKeys::shared();
-    for aud in [Value::Null, json!([])] {
-        let mut c = claims();
-        c["aud"] = aud;
+    let mut no_aud = claims();
+    no_aud.as_object_mut().unwrap().remove("aud");
+    let mut empty_aud = claims();
+    empty_aud["aud"] = json!([]);
+    for c in [no_aud, empty_aud] {
         assert_eq!(
             reject(&mint(&keys.rsa, c)),
             TokenError::WrongAudience { found: vec![] }
         );
     }
+    // A null aud is of the wrong type (jwt_verify_lib's JwtPayloadParseErrorAudNotString).
+    let mut null_aud = claims();
+    null_aud["aud"] = Value::Null;
+    assert!(reject(&mint(&keys.rsa, null_aud)).is_malformed());
     // The check cannot be switched off by forgetting it: build() refuses.
     assert!(Verifier::builder(ISS).build().is_err());
 }

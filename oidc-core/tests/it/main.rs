@@ -8,5 +8,7 @@ mod flow_dev;
 mod http_client;
 mod interop;
 mod jwks_cache;
+mod jwt_verify_lib;
 mod provider;
 mod seed;
+mod sender_constrained;

@@ -1,6 +1,7 @@
 //! oauth2-proxy's `--skip-jwt-bearer-tokens`: a request carrying a JWT bearer token that
 //! verifies for the provider (audience: the client id) or for an `--extra-jwt-issuers`
-//! entry needs no login session.
+//! entry needs no login session. A sender-constrained token (a `cnf` claim: DPoP, mTLS) is
+//! refused by oidc-core's verifier, since nothing here verifies its binding.
 
 use http::HeaderMap;
 use oidc_core::discovery::ProviderMetadata;

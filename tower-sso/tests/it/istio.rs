@@ -348,3 +348,62 @@ async fn a_custom_sso_provider_refreshes_due_sessions_too() {
     assert_eq!(again.status, 200);
     assert_eq!(op.token_requests() - before, 1);
 }
+
+/// The token of an `authz-policy` conformance case's request.
+fn conformance_case(name: &str) -> (Arc<PolicySet>, String) {
+    let dir = format!(
+        "{}/../authz-policy/tests/data/istio/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let yaml = std::fs::read_to_string(format!("{dir}/policies.yaml")).unwrap();
+    let request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/request.json")).unwrap())
+            .unwrap();
+    let set = Arc::new(PolicySet::from_yaml(&yaml, CompileOptions::default()).unwrap());
+    let authorization = request["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (set, authorization)
+}
+
+#[tokio::test]
+async fn jwt_auth_layer_refuses_sender_constrained_tokens_as_bearers() {
+    for (case, status, says) in [
+        (
+            "jwt-cnf-jkt-refused",
+            401,
+            Some("sender-constrained (cnf jkt)"),
+        ),
+        (
+            "jwt-cnf-x5t-refused",
+            401,
+            Some("sender-constrained (cnf x5t#S256)"),
+        ),
+        // The same issuer, subject and key, without cnf.
+        ("jwt-valid-rs256", 200, None),
+    ] {
+        let (set, authorization) = conformance_case(case);
+        let mut svc = ServiceBuilder::new()
+            .layer(JwtAuthLayer::new(set.clone(), httpbin()))
+            .layer(AuthorizationLayer::new(set, httpbin()))
+            .service(tower::service_fn(app));
+        let answer = Browser::default()
+            .send(
+                &mut svc,
+                "GET",
+                "/headers",
+                &[("authorization", &authorization)],
+            )
+            .await;
+        assert_eq!(answer.status, status, "{case}: {}", answer.body);
+        if let Some(says) = says {
+            assert_eq!(answer.json()["error"], "invalid_token", "{case}");
+            let message = answer.json()["message"].as_str().unwrap().to_owned();
+            assert!(
+                message.contains(says) && message.contains("cannot be used as a bearer token"),
+                "{case}: {message}"
+            );
+        }
+    }
+}

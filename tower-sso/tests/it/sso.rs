@@ -720,6 +720,63 @@ async fn skip_jwt_bearer_tokens_lets_verified_bearers_through_and_refuses_others
 }
 
 #[tokio::test]
+async fn skip_jwt_bearer_tokens_refuses_sender_constrained_tokens() {
+    use oidc_core::testing::mint;
+    let op = DevProvider::new(ISS);
+    let mut config = config(&op);
+    config.skip_jwt_bearer_tokens = true;
+    let mut svc = service(config);
+    let now = unix_now();
+    let token = |cnf: Option<serde_json::Value>| {
+        let mut claims = serde_json::json!({"iss": ISS, "aud": "dev-client", "sub": "svc-1",
+                                            "email": "svc@example.com", "iat": now, "exp": now + 300});
+        if let Some(cnf) = cnf {
+            claims["cnf"] = cnf;
+        }
+        format!("Bearer {}", mint(&op.signing_key(), claims))
+    };
+    let mut caller = Browser::default();
+    for (cnf, binding) in [
+        (
+            serde_json::json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+            "jkt",
+        ),
+        (
+            serde_json::json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            "x5t#S256",
+        ),
+    ] {
+        let answer = caller
+            .send(
+                &mut svc,
+                "GET",
+                "/api/orders",
+                &[("authorization", &token(Some(cnf)))],
+            )
+            .await;
+        assert_eq!(answer.status, 401, "{binding}: {}", answer.body);
+        assert_eq!(answer.json()["error"], "invalid_token");
+        assert_eq!(
+            answer.json()["message"],
+            format!(
+                "token is sender-constrained (cnf {binding}) and cannot be used as a bearer token"
+            )
+        );
+    }
+    // The same token without cnf is a plain bearer token and gets through.
+    let answer = caller
+        .send(
+            &mut svc,
+            "GET",
+            "/api/orders",
+            &[("authorization", &token(None))],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["headers"]["x-forwarded-user"], "svc-1");
+}
+
+#[tokio::test]
 async fn set_xauthrequest_adds_identity_to_auth_answers() {
     let op = DevProvider::new(ISS);
     let mut config = config(&op);

@@ -12,6 +12,8 @@ Options for `token`:
   --kid KID           header kid (default conf-rsa / conf-ec); --no-kid omits it
   --header JSON       extra header members merged over the default {"alg","typ","kid"}
   --bad-sig           flip one bit of the signature (a token with a wrong signature)
+  --raw               use CLAIMS byte for byte as the payload, unparsed (so a member can
+                      be named twice)
 """
 import base64
 import json
@@ -60,14 +62,15 @@ def jwks() -> dict:
     return {"keys": [rsa, ec]}
 
 
-def token(claims: dict, key: str = "rsa", kid=None, no_kid=False, extra_header=None, bad_sig=False) -> str:
+def token(claims, key: str = "rsa", kid=None, no_kid=False, extra_header=None, bad_sig=False) -> str:
     pem, alg, default_kid = KEYS[key]
     header = {"alg": alg, "typ": "JWT"}
     if not no_kid:
         header["kid"] = kid or default_kid
     header.update(extra_header or {})
+    payload = claims if isinstance(claims, str) else json.dumps(claims, separators=(",", ":"))
     signing_input = (b64u(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                     b64u(json.dumps(claims, separators=(",", ":")).encode()))
+                     b64u(payload.encode()))
     with tempfile.NamedTemporaryFile() as f:
         f.write(signing_input.encode())
         f.flush()
@@ -98,9 +101,12 @@ def main(argv):
             opts["extra_header"] = json.loads(args.pop(0))
         elif a == "--bad-sig":
             opts["bad_sig"] = True
+        elif a == "--raw":
+            opts["raw"] = True
         else:
             sys.exit(f"unknown option {a}")
-    print(token(json.loads(args[0]), **opts))
+    claims = args[0] if opts.pop("raw", False) else json.loads(args[0])
+    print(token(claims, **opts))
 
 
 if __name__ == "__main__":
