@@ -53,6 +53,11 @@ impl Default for IdentityHeaders {
     }
 }
 
+/// How long a session lasts after login when `cookie_expire` is zero (a browser-session
+/// cookie): the browser forgets the cookie when it closes, but a copy of it stops working
+/// after this anyway. oauth2-proxy has no such bound; 24 h is what a working day needs.
+pub const BROWSER_SESSION_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// The SSO configuration, named after oauth2-proxy's options.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -72,7 +77,10 @@ pub struct SsoConfig {
     /// `--cookie-name`, `--cookie-domain`, `--cookie-path`, `--cookie-secure`,
     /// `--cookie-samesite`; `max_age` follows `cookie_expire`.
     pub cookie: CookieAttributes,
-    /// `--cookie-expire` (default 168 h; zero: the cookie lasts as long as the browser).
+    /// `--cookie-expire` (default 168 h): how long a session lasts after login, whatever
+    /// happens. Zero makes the cookie a browser-session cookie (no `Max-Age`), but the
+    /// session still ends server-side [`BROWSER_SESSION_MAX_AGE`] (24 h) after login, so a
+    /// copied cookie does not live forever; see [`SsoConfig::session_max_age`].
     pub cookie_expire: Duration,
     /// Total size of a session's `Set-Cookie` lines above which a warning is logged
     /// (cookie store; default 8 KiB).
@@ -198,6 +206,17 @@ impl SsoConfig {
         self
     }
 
+    /// How long a session lasts after login, server-side: `cookie_expire`, or
+    /// [`BROWSER_SESSION_MAX_AGE`] when that is zero. Sessions end then (refreshes do not
+    /// extend them), and a sign-out or back-channel logout is remembered as long.
+    pub fn session_max_age(&self) -> Duration {
+        if self.cookie_expire.is_zero() {
+            BROWSER_SESSION_MAX_AGE
+        } else {
+            self.cookie_expire
+        }
+    }
+
     /// Sets the match rules.
     #[must_use]
     pub fn rules(mut self, rules: MatchRules) -> Self {
@@ -260,10 +279,10 @@ impl SsoConfig {
                 ),
             });
         }
-        if !self.cookie_expire.is_zero() && self.cookie_refresh >= self.cookie_expire {
+        if self.cookie_refresh >= self.session_max_age() {
             return invalid(
                 "cookie-refresh",
-                "must be less than --cookie-expire (the session would end before it refreshes)",
+                "must be less than --cookie-expire, or than 24h with --cookie-expire=0 (the session would end before it refreshes)",
             );
         }
         Ok(())

@@ -205,10 +205,26 @@ impl Sso {
             .await
     }
 
-    /// The session a request carries, if valid and unexpired.
+    /// The session a request carries, if valid, within its maximum age and not ended by a
+    /// sign-out or a back-channel logout.
     pub async fn session(&self, headers: &HeaderMap) -> Option<Arc<Session>> {
         let session = self.inner.store.load(headers).await?;
-        (!session.is_expired(self.now()) && !self.inner.logouts.ended(&session)).then_some(session)
+        self.is_live(&session, self.now()).then_some(session)
+    }
+
+    /// When `session` ends whatever happens: its `expires_at`, and never later than the
+    /// configured maximum age after login (a session without `expires_at`, from a
+    /// `cookie_expire = 0` login before sessions carried one, ends then too).
+    fn session_ends_at(&self, session: &Session) -> i64 {
+        let max_age =
+            i64::try_from(self.inner.config.session_max_age().as_secs()).unwrap_or(i64::MAX);
+        let by_age = session.created_at.saturating_add(max_age);
+        session.expires_at.map_or(by_age, |e| e.min(by_age))
+    }
+
+    /// True when `session` is within its maximum age at `now` and has not been ended.
+    fn is_live(&self, session: &Session, now: i64) -> bool {
+        now < self.session_ends_at(session) && !self.inner.logouts.ended(session)
     }
 
     /// Where users come back to: the redirect URL's origin. Redirect targets are judged
@@ -486,7 +502,7 @@ impl Sso {
         let id = tokens.id_token()?;
         let c = id.claims();
         let now = self.now();
-        let expire = self.inner.config.cookie_expire;
+        let max_age = self.inner.config.session_max_age().as_secs() as i64;
         Some(Session {
             id: oidc_core_random_id(),
             user: SessionUser::from_claims(c)?,
@@ -496,7 +512,9 @@ impl Sso {
             access_expires_at: tokens.expires_at().map(|t| t.unix_timestamp()),
             created_at: now,
             refreshed_at: now,
-            expires_at: (!expire.is_zero()).then(|| now + expire.as_secs() as i64),
+            // Also with a browser-session cookie (`cookie_expire = 0`): a copy of the
+            // cookie must not live forever.
+            expires_at: Some(now + max_age),
         })
     }
 
@@ -504,6 +522,18 @@ impl Sso {
         metrics::counter!("sso_logouts_total", "kind" => "sign_out").increment(1);
         let session = self.inner.store.load(&req.headers).await;
         let cookies = self.inner.store.clear(&req.headers).await;
+        // A store that keeps sessions just deleted this one. A cookie session lives on in
+        // every copy of the cookie: its id is deny-listed until it would have ended (with
+        // the list full, every session created until now ends instead: fail closed).
+        let now = self.now();
+        if !self.inner.store.keeps_sessions()
+            && let Some(s) = session.as_deref().filter(|s| self.is_live(s, now))
+        {
+            let _listed = self
+                .inner
+                .logouts
+                .record_sign_out(s, now, self.session_ends_at(s));
+        }
         let origin = self.origin();
         let rd = query_param(req, "rd")
             .and_then(|rd| self.inner.redirects.check(&rd, &origin))
@@ -558,21 +588,34 @@ impl Sso {
         match super::logout::verify_logout_token(client, &token, now).await {
             Ok((target, jti)) => {
                 // A server-side store deletes the sessions; the cookie store cannot, and a
-                // deny-list is kept either way (it also refuses replayed tokens).
+                // deny-list is kept either way (it also refuses replayed tokens). What
+                // cannot be done is refused with a 503, for the provider to retry.
+                let unavailable = |reason: &str| {
+                    tracing::warn!(reason, "back-channel logout cannot be recorded now");
+                    respond::json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &serde_json::json!({"error": "temporarily_unavailable", "error_description": reason}),
+                    )
+                };
+                let server_side = self.inner.store.keeps_sessions();
                 let deleted = self
                     .inner
                     .store
                     .end_sessions(target.sid.as_deref(), target.sub.as_deref())
                     .await;
                 tracing::debug!(deleted, "back-channel logout in the session store");
-                let expire = self.inner.config.cookie_expire;
-                let longest = if expire.is_zero() {
-                    24 * 3600
-                } else {
-                    expire.as_secs() as i64
-                };
-                if let Err(e) = self.inner.logouts.record(&target, &jti, now, now + longest) {
-                    return bad(e.to_string());
+                if server_side && !deleted {
+                    return unavailable("the session store is unavailable");
+                }
+                let longest = self.inner.config.session_max_age().as_secs() as i64;
+                match self.inner.logouts.record(&target, &jti, now, now + longest) {
+                    Ok(()) => {}
+                    // The store deleted the sessions: that is the logout.
+                    Err(super::logout::LogoutError::Full) if server_side => {}
+                    Err(super::logout::LogoutError::Full) => {
+                        return unavailable("the logout deny-list is full");
+                    }
+                    Err(e) => return bad(e.to_string()),
                 }
                 tracing::info!(sid = ?target.sid, sub = ?target.sub, "back-channel logout");
                 respond::json(StatusCode::OK, &serde_json::json!({}))
@@ -594,19 +637,19 @@ impl Sso {
         if !self.needs_refresh(&current, self.now()) {
             return (Some(current), Vec::new());
         }
+        // `refresh` answers only a session not ended meanwhile, and a store that keeps
+        // sessions writes it only if a sign-out or a back-channel logout did not delete it.
         match self.refresh(&current).await {
-            Some(fresh) => {
-                let cookies = match self.inner.store.save(headers, &fresh).await {
-                    Ok(cookies) => cookies,
-                    // This request goes on with the fresh tokens; the next one refreshes
-                    // again (or finds what another replica stored).
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the refreshed session cannot be stored");
-                        Vec::new()
-                    }
-                };
-                (Some(fresh), cookies)
-            }
+            Some(fresh) => match self.inner.store.save_refreshed(headers, &fresh).await {
+                Ok(Some(cookies)) => (Some(fresh), cookies),
+                Ok(None) => (None, self.inner.store.clear(headers).await),
+                // This request goes on with the fresh tokens; the next one refreshes
+                // again (or finds what another replica stored).
+                Err(e) => {
+                    tracing::warn!(error = %e, "the refreshed session cannot be stored");
+                    (Some(fresh), Vec::new())
+                }
+            },
             None => (None, self.inner.store.clear(headers).await),
         }
     }
@@ -625,8 +668,18 @@ impl Sso {
     }
 
     /// Refreshes `session` once per process however many requests ask at the same time;
-    /// `None` when the refresh failed (the session ends).
+    /// `None` when the refresh failed or the session ended (sign-out, back-channel logout)
+    /// before it finished: a refresh never brings an ended session back.
     pub async fn refresh(&self, session: &Session) -> Option<Arc<Session>> {
+        let fresh = self.refresh_once(session).await?;
+        if self.inner.logouts.ended(&fresh) {
+            tracing::info!(user = %fresh.user.sub, "the session ended while it was refreshed");
+            return None;
+        }
+        Some(fresh)
+    }
+
+    async fn refresh_once(&self, session: &Session) -> Option<Arc<Session>> {
         let slot = {
             let mut map = self.inner.refreshes.lock().ok()?;
             let now = self.now();
@@ -687,11 +740,21 @@ impl Sso {
                         }
                     }
                 };
+                let fresh = fresh.filter(|f| !self.inner.logouts.ended(f));
+                let fresh = match fresh {
+                    // Store it before releasing the lock, so waiters find it; only if the
+                    // session still exists (a sign-out may have deleted it meanwhile).
+                    Some(fresh) => match store.save_refreshed(&HeaderMap::new(), &fresh).await {
+                        Ok(Some(_)) => Some(fresh),
+                        Ok(None) => None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the refreshed session cannot be shared");
+                            Some(fresh)
+                        }
+                    },
+                    None => None,
+                };
                 if let Some(fresh) = &fresh {
-                    // Store it before releasing the lock, so waiters find it.
-                    if let Err(e) = store.save(&HeaderMap::new(), fresh).await {
-                        tracing::warn!(error = %e, "the refreshed session cannot be shared");
-                    }
                     *done = Some(fresh.clone());
                 }
                 store.unlock_refresh(&session.id, &token).await;
@@ -1212,6 +1275,9 @@ where
         Box::pin(async move { sso.handle(req, inner).await })
     }
 }
+
+#[cfg(test)]
+mod logout_tests;
 
 #[cfg(test)]
 mod tests {

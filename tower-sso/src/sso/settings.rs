@@ -37,7 +37,14 @@ pub struct SsoSettings {
     #[serde(default, deserialize_with = "flex::boolean")]
     pub cookie_httponly: Option<bool>,
     pub cookie_samesite: Option<String>,
+    /// How long a session lasts after login (default `168h`). `0` makes a browser-session
+    /// cookie (no `Max-Age`), as oauth2-proxy's `--cookie-expire=0`; unlike oauth2-proxy,
+    /// the session still ends server-side 24 h after login
+    /// ([`BROWSER_SESSION_MAX_AGE`](super::config::BROWSER_SESSION_MAX_AGE)), so a copied
+    /// cookie does not live forever. A signed-out cookie session is refused until then.
     pub cookie_expire: Option<String>,
+    /// Refresh the tokens this long after they were issued (must be shorter than
+    /// `cookie_expire`, or than 24 h with `cookie_expire = "0"`).
     pub cookie_refresh: Option<String>,
     pub scope: Option<String>,
     pub prompt: Option<String>,
@@ -307,7 +314,7 @@ impl SsoSettings {
                 &topology,
                 codec.clone(),
                 config.cookie.clone(),
-                config.cookie_expire,
+                config.session_max_age(),
             )
             .await?;
             return super::Sso::with_store(config, codec, std::sync::Arc::new(store));

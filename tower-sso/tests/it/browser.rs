@@ -202,6 +202,61 @@ impl oidc_core::http::HttpClient for Slow {
     }
 }
 
+/// The provider, except that one refresh, once armed, stops at the provider until
+/// released: a test ends the session exactly while a refresh is in flight.
+#[derive(Debug, Clone)]
+pub(crate) struct PausedRefresh {
+    op: DevProvider,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    reached: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Notify>,
+}
+
+impl PausedRefresh {
+    pub(crate) fn new(op: &DevProvider) -> PausedRefresh {
+        PausedRefresh {
+            op: op.clone(),
+            armed: Arc::default(),
+            reached: Arc::default(),
+            go: Arc::default(),
+        }
+    }
+
+    /// The next refresh stops at the provider.
+    pub(crate) fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until the armed refresh has reached the provider.
+    pub(crate) async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets the stopped refresh go on.
+    pub(crate) fn release(&self) {
+        self.go.notify_one();
+    }
+}
+
+impl oidc_core::http::HttpClient for PausedRefresh {
+    fn execute(
+        &self,
+        request: Request<Vec<u8>>,
+    ) -> oidc_core::http::BoxFuture<'_, Result<Response<Vec<u8>>, oidc_core::http::HttpError>> {
+        Box::pin(async move {
+            let is_refresh = request
+                .body()
+                .windows(b"grant_type=refresh_token".len())
+                .any(|w| w == b"grant_type=refresh_token");
+            if is_refresh && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.reached.notify_one();
+                self.go.notified().await;
+            }
+            self.op.execute(request).await
+        })
+    }
+}
+
 /// Runs `n` requests at once on this thread and returns their answers in order (a
 /// LocalSet, as the services' types are not named `Send` in the tests).
 pub(crate) async fn concurrently<F, Fut>(n: usize, make: F) -> Vec<Answer>

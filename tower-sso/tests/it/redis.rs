@@ -309,3 +309,140 @@ async fn a_slow_provider_keeps_the_refresh_lock_alive_past_its_lease() {
         "one refresh despite the slow provider"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_racing_a_sign_out_does_not_bring_the_redis_session_back() {
+    refresh_racing(crate::sso::Ender::SignOut).await;
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_back_channel_logout_does_not_bring_the_redis_session_back() {
+    refresh_racing(crate::sso::Ender::BackChannel).await;
+}
+
+/// Instance A refreshes (holding the Redis lock) while instance B ends the session; A's
+/// write of the refreshed session must not recreate it.
+async fn refresh_racing(ender: crate::sso::Ender) {
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(crate::sso::unix_now());
+    let paused = crate::browser::PausedRefresh::new(&op);
+    let a = instance_with(
+        crate::browser::dev_config(&op)
+            .http(Arc::new(paused.clone()))
+            .clock(Arc::new(clock.clone()))
+            .cookie_refresh(Duration::from_secs(60)),
+        redis.url(),
+    )
+    .await;
+    let b = instance_with(
+        crate::browser::dev_config(&op).clock(Arc::new(clock.clone())),
+        redis.url(),
+    )
+    .await;
+    let json = [("accept", "application/json")];
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut a.clone(), &op, "/", "alice").await;
+    assert_eq!(page.status, 200);
+    let sid = crate::sso::id_token_claims(&page)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(61);
+    paused.arm();
+    let (mut refresher, mut ender_jar) = (browser.clone(), browser.clone());
+    let (during, ()) = tokio::join!(
+        async { refresher.send(&mut a.clone(), "GET", "/api", &json).await },
+        async {
+            paused.reached().await;
+            match ender {
+                crate::sso::Ender::SignOut => {
+                    let out = ender_jar
+                        .send(&mut b.clone(), "GET", "/oauth2/sign_out", &[])
+                        .await;
+                    assert_eq!(out.status, 302);
+                }
+                crate::sso::Ender::BackChannel => {
+                    let token = crate::sso::logout_token(
+                        &op,
+                        serde_json::json!({"iss": ISS, "aud": "dev-client", "iat": crate::sso::unix_now(),
+                            "jti": "race", "sid": sid,
+                            "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+                    );
+                    let answer = crate::sso::post_logout(&mut b.clone(), &token).await;
+                    assert_eq!(answer.status, 200, "{}", answer.body);
+                }
+            }
+            paused.release();
+        }
+    );
+    assert_eq!(
+        during.status, 401,
+        "{ender:?} during the refresh: {}",
+        during.body
+    );
+    // The ticket names a session that stays deleted, on every instance.
+    for svc in [&a, &b] {
+        let mut copy = browser.clone();
+        let answer = copy.send(&mut svc.clone(), "GET", "/api", &json).await;
+        assert_eq!(answer.status, 401, "{ender:?}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn saving_a_refreshed_session_never_recreates_a_deleted_one() {
+    use tower_sso::sso::session::{Session, SessionStore as _};
+    let redis = RedisServer::start(None);
+    let op = DevProvider::new(ISS);
+    let codec = Arc::new(Codec::new(&CookieSecret::parse(SECRET).unwrap(), &[]).unwrap());
+    let config = crate::browser::dev_config(&op);
+    let store = RedisStore::connect(
+        &redis.url(),
+        codec.clone(),
+        config.cookie.clone(),
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap();
+    // A real session, as a login stores it, read back through its ticket.
+    let sso = Sso::with_store(config, codec, Arc::new(store.clone())).unwrap();
+    let mut svc = SsoLayer::new(sso).layer(tower::service_fn(app));
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut svc, &op, "/", "alice").await;
+    let sid = crate::sso::id_token_claims(&page)["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::COOKIE,
+        browser.cookie_header().parse().unwrap(),
+    );
+    let session: Arc<Session> = store.load(&headers).await.unwrap();
+    let mut fresh = (*session).clone();
+    fresh.refreshed_at += 1;
+    assert!(
+        store
+            .save_refreshed(&headers, &fresh)
+            .await
+            .unwrap()
+            .is_some(),
+        "a live session takes its refresh"
+    );
+    assert_eq!(
+        store.load_by_id(&session.id).await.unwrap().refreshed_at,
+        fresh.refreshed_at
+    );
+    assert!(store.end_sessions(Some(&sid), None).await);
+    fresh.refreshed_at += 1;
+    assert!(
+        store
+            .save_refreshed(&headers, &fresh)
+            .await
+            .unwrap()
+            .is_none(),
+        "an ended session is not written again"
+    );
+    assert!(store.load_by_id(&session.id).await.is_none());
+    assert!(store.load(&headers).await.is_none());
+}

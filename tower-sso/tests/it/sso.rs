@@ -799,3 +799,175 @@ async fn set_xauthrequest_adds_identity_to_auth_answers() {
     let auth = other.send(&mut plain, "GET", "/oauth2/auth", &[]).await;
     assert!(!auth.headers.contains_key("x-auth-request-user"));
 }
+
+const JSON: [(&str, &str); 1] = [("accept", "application/json")];
+const HTML: [(&str, &str); 1] = [("accept", "text/html")];
+
+/// True when `answer` sets the session cookie to a value (not only removes it).
+fn sets_session_cookie(answer: &crate::browser::Answer) -> bool {
+    answer
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("_oauth2_proxy=") && !c.contains("Max-Age=0"))
+}
+
+#[tokio::test]
+async fn a_copy_of_the_cookie_is_worthless_after_sign_out() {
+    let op = DevProvider::new(ISS);
+    let mut svc = service(config(&op));
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+    let mut copy = browser.clone();
+    let out = browser.send(&mut svc, "GET", "/oauth2/sign_out", &[]).await;
+    assert_eq!(out.status, 302);
+    let page = copy.send(&mut svc, "GET", "/", &HTML).await;
+    assert_eq!(page.status, 302, "a replayed cookie gets no session");
+    assert!(page.location().starts_with("http://127.0.0.1:9/authorize?"));
+    assert_eq!(copy.send(&mut svc, "GET", "/api", &JSON).await.status, 401);
+    for endpoint in ["/oauth2/auth", "/oauth2/userinfo"] {
+        assert_eq!(
+            copy.send(&mut svc, "GET", endpoint, &JSON).await.status,
+            401,
+            "{endpoint}"
+        );
+    }
+    // Signing out again with the copy changes nothing; logging in again works.
+    copy.send(&mut svc, "GET", "/oauth2/sign_out", &[]).await;
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_browser_session_cookie_still_ends_a_day_after_login() {
+    // --cookie-expire=0: the browser drops the cookie when it closes; a copy of it still
+    // stops working 24 hours after login, server-side.
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(unix_now());
+    let config = config(&op)
+        .clock(Arc::new(clock.clone()))
+        .cookie_expire(std::time::Duration::ZERO);
+    let mut svc = service(config);
+    let mut browser = Browser::default();
+    let mut login = browser
+        .send(&mut svc, "GET", "/", &HTML)
+        .await
+        .location()
+        .to_owned();
+    let mut lines = Vec::new();
+    for _ in 0..4 {
+        if login.starts_with(ISS) {
+            login = op.login(&login, "alice").unwrap().to_string();
+        }
+        let url = url::Url::parse(&login)
+            .map(|u| u[url::Position::BeforePath..].to_owned())
+            .unwrap_or(login.clone());
+        let answer = browser.send(&mut svc, "GET", &url, &HTML).await;
+        lines.extend(answer.set_cookies());
+        if answer.status != 302 {
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            break;
+        }
+        login = answer.location().to_owned();
+    }
+    let session_line = lines
+        .iter()
+        .find(|l| l.starts_with("_oauth2_proxy="))
+        .unwrap();
+    assert!(
+        !session_line.contains("Max-Age") && !session_line.contains("Expires"),
+        "a browser-session cookie: {session_line}"
+    );
+    let mut copy = browser.clone();
+
+    // Another user signs out after an hour; her copied cookie stays refused all day.
+    let mut bob = Browser::default();
+    assert_eq!(bob.visit(&mut svc, &op, "/", "bob").await.status, 200);
+    let mut bob_copy = bob.clone();
+    clock.advance(3600);
+    bob.send(&mut svc, "GET", "/oauth2/sign_out", &[]).await;
+
+    clock.advance(22 * 3600);
+    let day = copy.send(&mut svc, "GET", "/api", &JSON).await;
+    assert_eq!(day.status, 200, "within the day (refreshed): {}", day.body);
+    assert_eq!(
+        bob_copy.send(&mut svc, "GET", "/api", &JSON).await.status,
+        401,
+        "a sign-out is remembered as long as the session could live"
+    );
+    clock.advance(3600);
+    for jar in [&mut browser, &mut copy] {
+        let answer = jar.send(&mut svc, "GET", "/api", &JSON).await;
+        assert_eq!(answer.status, 401, "past 24 h: {}", answer.body);
+    }
+}
+
+/// Ends a session while its refresh waits at the provider.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ender {
+    SignOut,
+    BackChannel,
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_sign_out_does_not_bring_the_cookie_session_back() {
+    refresh_racing(Ender::SignOut).await;
+}
+
+#[tokio::test]
+async fn a_refresh_racing_a_back_channel_logout_does_not_bring_the_cookie_session_back() {
+    refresh_racing(Ender::BackChannel).await;
+}
+
+async fn refresh_racing(ender: Ender) {
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(unix_now());
+    let paused = crate::browser::PausedRefresh::new(&op);
+    let config = config(&op)
+        .http(Arc::new(paused.clone()))
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(std::time::Duration::from_secs(60));
+    let svc = service(config);
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut svc.clone(), &op, "/", "alice").await;
+    assert_eq!(page.status, 200);
+    let sid = id_token_claims(&page)["sid"].as_str().unwrap().to_owned();
+    clock.advance(61);
+    paused.arm();
+    let (mut refresher, mut ender_jar) = (browser.clone(), browser.clone());
+    let (during, ()) = tokio::join!(
+        async { refresher.send(&mut svc.clone(), "GET", "/api", &JSON).await },
+        async {
+            paused.reached().await;
+            match ender {
+                Ender::SignOut => {
+                    let out = ender_jar
+                        .send(&mut svc.clone(), "GET", "/oauth2/sign_out", &[])
+                        .await;
+                    assert_eq!(out.status, 302);
+                }
+                Ender::BackChannel => {
+                    let token = logout_token(
+                        &op,
+                        serde_json::json!({"iss": ISS, "aud": "dev-client", "iat": unix_now(),
+                            "jti": "race", "sid": sid,
+                            "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+                    );
+                    assert_eq!(post_logout(&mut svc.clone(), &token).await.status, 200);
+                }
+            }
+            paused.release();
+        }
+    );
+    assert_eq!(
+        during.status, 401,
+        "{ender:?} during the refresh: {}",
+        during.body
+    );
+    assert!(
+        !sets_session_cookie(&during),
+        "no refreshed session is handed out"
+    );
+    for mut jar in [refresher, browser] {
+        let answer = jar.send(&mut svc.clone(), "GET", "/api", &JSON).await;
+        assert_eq!(answer.status, 401, "{ender:?}: {}", answer.body);
+    }
+}

@@ -81,7 +81,9 @@ pub struct Session {
     pub created_at: i64,
     /// When the tokens were last refreshed (or issued).
     pub refreshed_at: i64,
-    /// When the session ends whatever happens (`cookie_expire`); `None`: with the browser.
+    /// When the session ends whatever happens: login plus `cookie_expire`, or plus 24 h
+    /// with a browser-session cookie (`cookie_expire = 0`). `None` only in sessions sealed
+    /// before sessions always carried it: they end at the configured maximum age.
     pub expires_at: Option<i64>,
 }
 

@@ -196,7 +196,9 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to one server at `url` (`redis://[:password@]host:port/db`, `rediss://`
-    /// for TLS). Sessions expire after `ttl` (the cookie's lifetime; at least a minute).
+    /// for TLS). Sessions expire after `ttl` (the session's maximum age,
+    /// [`SsoConfig::session_max_age`](crate::sso::SsoConfig::session_max_age); at least a
+    /// minute; zero: [`BROWSER_SESSION_MAX_AGE`](crate::sso::config::BROWSER_SESSION_MAX_AGE)).
     pub async fn connect(
         url: &str,
         codec: Arc<Codec>,
@@ -308,7 +310,11 @@ impl RedisStore {
             codec,
             attrs,
             prefix: "sso:".into(),
-            ttl: ttl.max(Duration::from_secs(60)),
+            ttl: if ttl.is_zero() {
+                crate::sso::config::BROWSER_SESSION_MAX_AGE
+            } else {
+                ttl.max(Duration::from_secs(60))
+            },
         })
     }
 
@@ -341,9 +347,70 @@ impl RedisStore {
         (session.id == id).then_some(session)
     }
 
-    async fn delete_ids(&self, ids: &[String]) {
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The session sealed for its Redis value (bound to its id).
+    fn seal(&self, session: &Session) -> Result<String, StoreError> {
+        self.codec
+            .seal(&format!("redis:{}", session.id), &session.to_bytes())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    /// Adds `session` to its sid and sub indexes in the last of `pipes` (in a Cluster, one
+    /// pipeline per key: the keys live in different slots).
+    fn add_to_indexes(&self, pipes: &mut Vec<redis::Pipeline>, session: &Session) {
+        let cluster = matches!(self.conn, Conn::Cluster(_));
+        for (kind, v) in [
+            ("sid", session.user.sid.as_deref()),
+            ("sub", Some(session.user.sub.as_str())),
+        ] {
+            if let Some(v) = v {
+                if cluster || pipes.is_empty() {
+                    pipes.push(redis::pipe());
+                }
+                let index = self.index(kind, v);
+                if let Some(pipe) = pipes.last_mut() {
+                    pipe.cmd("SADD").arg(&index).arg(&session.id).ignore();
+                    pipe.cmd("PEXPIRE").arg(&index).arg(self.ttl_ms()).ignore();
+                }
+            }
+        }
+    }
+
+    async fn run(&self, pipes: &[redis::Pipeline]) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        for pipe in pipes {
+            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(error = %e, "redis write failed; the session is not kept");
+                return Err(StoreError(format!("redis: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The cookie carries the ticket only; it changes only with a new session.
+    fn ticket_cookie(
+        &self,
+        headers: &HeaderMap,
+        session: &Session,
+    ) -> Result<Vec<HeaderValue>, StoreError> {
+        if self.ticket(headers).as_deref() == Some(session.id.as_str()) {
+            return Ok(Vec::new());
+        }
+        let present = cookie::present_names(headers, &self.attrs.name);
+        let sealed = self
+            .codec
+            .seal(&self.attrs.name, session.id.as_bytes())
+            .map_err(|e| StoreError(e.to_string()))?;
+        Ok(header_values(cookie::set(&self.attrs, &sealed, &present)))
+    }
+
+    /// Deletes the sessions `ids`; `false` when Redis refused.
+    async fn delete_ids(&self, ids: &[String]) -> bool {
         if ids.is_empty() {
-            return;
+            return true;
         }
         let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
         let mut conn = self.conn.clone();
@@ -359,7 +426,9 @@ impl RedisStore {
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "redis delete failed");
+            return false;
         }
+        true
     }
 }
 
@@ -384,11 +453,7 @@ impl SessionStore for RedisStore {
         session: &'a Session,
     ) -> BoxFuture<'a, Result<Vec<HeaderValue>, StoreError>> {
         Box::pin(async move {
-            let value = self
-                .codec
-                .seal(&format!("redis:{}", session.id), &session.to_bytes())
-                .map_err(|e| StoreError(e.to_string()))?;
-            let ttl = self.ttl.as_millis() as u64;
+            let value = self.seal(session)?;
             // The session, then its sid and sub indexes: one pipeline, or in a Cluster one
             // per key (the keys live in different slots).
             let mut pipes = vec![redis::pipe()];
@@ -397,41 +462,49 @@ impl SessionStore for RedisStore {
                 .arg(self.key(&session.id))
                 .arg(value)
                 .arg("PX")
-                .arg(ttl)
+                .arg(self.ttl_ms())
                 .ignore();
-            let cluster = matches!(self.conn, Conn::Cluster(_));
-            for (kind, v) in [
-                ("sid", session.user.sid.as_deref()),
-                ("sub", Some(session.user.sub.as_str())),
-            ] {
-                if let Some(v) = v {
-                    if cluster {
-                        pipes.push(redis::pipe());
-                    }
-                    let index = self.index(kind, v);
-                    let pipe = pipes.last_mut().expect("one pipeline at least");
-                    pipe.cmd("SADD").arg(&index).arg(&session.id).ignore();
-                    pipe.cmd("PEXPIRE").arg(&index).arg(ttl).ignore();
-                }
-            }
-            let mut conn = self.conn.clone();
-            for pipe in &pipes {
-                if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                    tracing::warn!(error = %e, "redis write failed; the session is not kept");
-                    return Err(StoreError(format!("redis: {e}")));
-                }
-            }
-            // The cookie carries the ticket only; it changes only with a new session.
-            if self.ticket(headers).as_deref() == Some(session.id.as_str()) {
-                return Ok(Vec::new());
-            }
-            let present = cookie::present_names(headers, &self.attrs.name);
-            let sealed = self
-                .codec
-                .seal(&self.attrs.name, session.id.as_bytes())
-                .map_err(|e| StoreError(e.to_string()))?;
-            Ok(header_values(cookie::set(&self.attrs, &sealed, &present)))
+            self.add_to_indexes(&mut pipes, session);
+            self.run(&pipes).await?;
+            self.ticket_cookie(headers, session)
         })
+    }
+
+    fn save_refreshed<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        fresh: &'a Session,
+    ) -> BoxFuture<'a, Result<Option<Vec<HeaderValue>>, StoreError>> {
+        Box::pin(async move {
+            let value = self.seal(fresh)?;
+            // XX: written only if the key still exists. Ids are never reused, so a session
+            // that a sign-out or a back-channel logout deleted stays deleted.
+            let mut conn = self.conn.clone();
+            let written: Option<String> = redis::cmd("SET")
+                .arg(self.key(&fresh.id))
+                .arg(value)
+                .arg("XX")
+                .arg("PX")
+                .arg(self.ttl_ms())
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "redis write failed; the refreshed session is not kept");
+                    StoreError(format!("redis: {e}"))
+                })?;
+            if written.is_none() {
+                tracing::info!(user = %fresh.user.sub, "the session ended while it was refreshed");
+                return Ok(None);
+            }
+            let mut pipes = Vec::new();
+            self.add_to_indexes(&mut pipes, fresh);
+            self.run(&pipes).await?;
+            self.ticket_cookie(headers, fresh).map(Some)
+        })
+    }
+
+    fn keeps_sessions(&self) -> bool {
+        true
     }
 
     fn clear<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Vec<HeaderValue>> {
@@ -529,8 +602,14 @@ impl SessionStore for RedisStore {
                     return false;
                 }
             };
-            self.delete_ids(&ids).await;
-            let _ = conn.del::<_, ()>(&index).await;
+            if !self.delete_ids(&ids).await {
+                return false;
+            }
+            // Only the members read: a login that joined the index meanwhile stays in it,
+            // for the next logout to find.
+            if !ids.is_empty() {
+                let _ = conn.srem::<_, _, ()>(&index, &ids).await;
+            }
             true
         })
     }

@@ -31,9 +31,32 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Ends the session the request carries; returns the `Set-Cookie` values to send.
     fn clear<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Vec<HeaderValue>>;
 
+    /// Stores `fresh`, the refresh of a session this store holds, only if that session
+    /// still exists: a refresh that finishes after a sign-out or a back-channel logout
+    /// deleted the session must not bring it back (a compare-and-set in a server-side
+    /// store). `Ok(None)` when the session is gone. The default, for stores that keep
+    /// nothing server-side, saves as [`save`](Self::save) does.
+    fn save_refreshed<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        fresh: &'a Session,
+    ) -> BoxFuture<'a, Result<Option<Vec<HeaderValue>>, StoreError>> {
+        Box::pin(async move { self.save(headers, fresh).await.map(Some) })
+    }
+
+    /// True when sessions live in the store and the cookie holds only a ticket: `clear`
+    /// deletes the session, so a copy of the cookie is worthless afterwards. `false` (the
+    /// default, and the cookie store) when the session lives in the cookie: a sign-out
+    /// must then be remembered in a deny-list until the session's maximum age.
+    fn keeps_sessions(&self) -> bool {
+        false
+    }
+
     /// Ends, server-side, every session of provider session `sid` (or, with no `sid`, of
-    /// subject `sub`) for back-channel logout. `false` when the store cannot (the cookie
-    /// store: the session lives in the browser), and the caller keeps a deny-list.
+    /// subject `sub`) for back-channel logout. `false` when the store cannot: the cookie
+    /// store, whose sessions live in the browser (the caller keeps a deny-list), or a
+    /// store that [keeps sessions](Self::keeps_sessions) but failed (the logout is then
+    /// refused, for the provider to retry).
     fn end_sessions<'a>(
         &'a self,
         sid: Option<&'a str>,
