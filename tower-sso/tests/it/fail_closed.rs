@@ -7,7 +7,7 @@ use authz_policy::{CompileOptions, PolicySet, Workload};
 use bytes::Bytes;
 use http_body_util::Full;
 use oidc_core::testing::{DevProvider, DevUser, mint};
-use tower::{Layer as _, Service as _, ServiceExt as _};
+use tower::{Layer as _, ServiceExt as _};
 use tower_sso::sso::rules::{MatchRules, PathRule};
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 use tower_sso::{AuthorizationLayer, JwtAuthLayer};
