@@ -775,7 +775,23 @@ impl Sso {
         let refresh_token = session.refresh_token.as_ref()?;
         match client.refresh(refresh_token, Some(&session.user.sub)).await {
             Ok(tokens) => {
+                // The identity comes from what the provider says now: a group removed there
+                // is gone here after this refresh, in headers and policies alike.
+                let user = match refreshed_user(client, session, &tokens).await {
+                    Ok(user) => user,
+                    Err(reason) => {
+                        tracing::info!(user = %session.user.sub, %reason, "refresh gave no usable identity; the session ends");
+                        metrics::counter!("sso_refreshes_total", "result" => "failed").increment(1);
+                        return None;
+                    }
+                };
+                if let Some(why) = self.user_refused(&user) {
+                    tracing::info!(user = %user.sub, ?why, "the refreshed user is no longer allowed; the session ends");
+                    metrics::counter!("sso_refreshes_total", "result" => "refused").increment(1);
+                    return None;
+                }
                 let mut fresh = session.clone();
+                fresh.user = user;
                 fresh.access_token = Some(tokens.access_token().clone());
                 if let Some(rt) = tokens.refresh_token() {
                     fresh.refresh_token = Some(rt.clone());
@@ -981,6 +997,39 @@ fn explicit_logout_url(
         url.query_pairs_mut().extend_pairs(add);
     }
     url
+}
+
+/// Who the user is after a refresh: the refreshed ID token's claims (verified by the
+/// client, `sub` checked), else userinfo's with the new access token. The issuer and
+/// subject must not change; the provider's session id is kept when the new token omits
+/// it. `Err` when neither source answers: a stale identity is not kept.
+async fn refreshed_user(
+    client: &Client,
+    session: &Session,
+    tokens: &TokenSet,
+) -> Result<SessionUser, String> {
+    let old = &session.user;
+    let mut user = match tokens.id_token() {
+        Some(id) => SessionUser::from_claims(id.claims()).ok_or("the ID token has no sub")?,
+        None => {
+            let info = client
+                .userinfo(tokens.access_token(), Some(&old.sub))
+                .await
+                .map_err(|e| format!("no ID token, and userinfo failed: {e}"))?;
+            let mut map = info.claims;
+            map.insert("iss".into(), old.iss.clone().into());
+            let claims =
+                oidc_core::verify::Claims::from_map(map).map_err(|e| format!("userinfo: {e}"))?;
+            SessionUser::from_claims(&claims).ok_or("userinfo has no sub")?
+        }
+    };
+    if user.iss != old.iss || user.sub != old.sub {
+        return Err("the refreshed identity names another user".into());
+    }
+    if user.sid.is_none() {
+        user.sid.clone_from(&old.sid);
+    }
+    Ok(user)
 }
 
 /// Why a verified user is not let in.

@@ -233,3 +233,69 @@ spec:
     assert_eq!(send_raw(&mut svc, "/", "x-role", b"caf\xe9").await, 200);
     assert_eq!(send_raw(&mut svc, "/", "x-other", b"\xff").await, 200);
 }
+
+#[tokio::test]
+async fn a_refresh_updates_the_identity_headers_policies_and_token_agree() {
+    let op = DevProvider::new(ISS);
+    let clock = oidc_core::clock::FixedClock::at_unix(now() as i64);
+    let config = crate::browser::dev_config(&op)
+        .clock(Arc::new(clock.clone()))
+        .cookie_refresh(std::time::Duration::from_secs(60));
+    let sso = Sso::new(config).unwrap();
+    let yaml = r#"apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: admins-only, namespace: foo}
+spec:
+  action: ALLOW
+  rules: [{to: [{operation: {paths: ["/admin"]}}], when: [{key: "request.auth.claims[groups]", values: ["admins"]}]},
+          {to: [{operation: {notPaths: ["/admin"]}}]}]
+"#;
+    let set = Arc::new(PolicySet::from_yaml(yaml, CompileOptions::default()).unwrap());
+    let mut svc = SsoLayer::new(sso).layer(
+        AuthorizationLayer::new(set, Workload::new("foo", [("app", "httpbin")]))
+            .layer(tower::service_fn(app)),
+    );
+    let mut browser = Browser::default();
+    let page = browser.visit(&mut svc, &op, "/admin", "alice").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.json()["headers"]["x-forwarded-groups"],
+        "admins,group1"
+    );
+
+    // The provider removes alice from admins; after the next refresh she is out.
+    let mut alice = DevUser::new_for_tests("alice");
+    alice.name = "Alice Example".into();
+    alice.groups = vec!["group1".into()];
+    op.add_user(alice.clone());
+    clock.advance(61);
+    let page = browser
+        .send(&mut svc, "GET", "/elsewhere", &[("accept", "text/html")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.json()["headers"]["x-forwarded-groups"], "group1");
+    let token = crate::sso::id_token_claims(&page);
+    assert_eq!(
+        token["groups"],
+        serde_json::json!(["group1"]),
+        "the forwarded token agrees"
+    );
+    let denied = browser
+        .send(&mut svc, "GET", "/admin", &[("accept", "text/html")])
+        .await;
+    assert_eq!(denied.status, 403, "the policy sees the refreshed groups");
+
+    // An e-mail no longer verified at the provider ends the session at the next refresh.
+    alice.email_verified = false;
+    op.add_user(alice);
+    clock.advance(61);
+    let api = browser
+        .send(
+            &mut svc,
+            "GET",
+            "/elsewhere",
+            &[("accept", "application/json")],
+        )
+        .await;
+    assert_eq!(api.status, 401, "{}", api.body);
+}
