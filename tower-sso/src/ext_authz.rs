@@ -45,6 +45,13 @@ impl NamePattern {
             name.eq_ignore_ascii_case(p)
         }
     }
+
+    /// As [`NamePattern::matches`], with `_` equal to `-` (how many upstreams read names).
+    fn matches_any_spelling(&self, name: &str) -> bool {
+        let folded: String = name.replace('_', "-");
+        let pattern = NamePattern(self.0.replace('_', "-"));
+        pattern.matches(&folded)
+    }
 }
 
 fn patterns<S: AsRef<str>>(list: &[S]) -> Result<Vec<NamePattern>, ConfigError> {
@@ -371,7 +378,7 @@ impl ExtAuthzHttp {
                 self.inner
                     .to_upstream_on_allow
                     .iter()
-                    .any(|p| p.matches(n.as_str()))
+                    .any(|p| p.matches_any_spelling(n.as_str()))
             })
             .cloned()
             .collect();
@@ -517,6 +524,28 @@ mod tests {
         for bad in ["", "*", "a*b*", "bad header"] {
             assert!(patterns(&[bad]).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_authorizers_upstream_headers_are_never_the_clients_however_spelled() {
+        let remote = ExtAuthzHttp::builder("http://authz:9000")
+            .headers_to_upstream_on_allow(&["x-user", "x-auth-request-*"])
+            .build()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        for name in ["x-user", "x_user", "X_Auth_Request_Groups", "x-kept"] {
+            headers.insert(
+                HeaderName::try_from(name).unwrap(),
+                http::HeaderValue::from_static("mallory"),
+            );
+        }
+        let mut upstream = HeaderMap::new();
+        upstream.insert("x-user", http::HeaderValue::from_static("alice"));
+        remote.apply_upstream(&mut headers, &upstream);
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["x-kept", "x-user"]);
+        assert_eq!(headers["x-user"], "alice");
     }
 
     #[test]

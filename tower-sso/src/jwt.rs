@@ -56,10 +56,24 @@ pub struct JwtAuth<S> {
     inner: S,
 }
 
-/// Applies header changes to the upstream request.
+/// Applies header changes to the upstream request. A removed header goes under every
+/// spelling an upstream may read as it (`x_jwt_payload` for `x-jwt-payload`).
 pub(crate) fn apply(parts: &mut http::request::Parts, changes: &HeaderChanges) {
-    for name in &changes.remove {
-        parts.headers.remove(name.as_str());
+    if !changes.remove.is_empty() {
+        let spelled: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|n| {
+                changes
+                    .remove
+                    .iter()
+                    .any(|r| crate::sso::headers::same_name(n.as_str(), r))
+            })
+            .cloned()
+            .collect();
+        for name in &spelled {
+            parts.headers.remove(name);
+        }
     }
     for (name, value) in &changes.add {
         if let (Ok(n), Ok(v)) = (

@@ -263,11 +263,21 @@ async fn jwt_outputs_and_the_identity_reach_the_application() {
             &mut svc,
             "GET",
             &format!("/headers?access_token={token}&keep=1"),
-            &[("x-jwt-sub", "spoofed")],
+            &[
+                ("x-jwt-sub", "spoofed"),
+                ("x_jwt_sub", "spoofed"),
+                ("X-Jwt_Payload", "spoofed"),
+            ],
         )
         .await;
     assert_eq!(seen.status, 200, "{}", seen.body);
     let seen = seen.json();
+    for spelling in ["x_jwt_sub", "x-jwt_payload"] {
+        assert!(
+            seen["headers"].get(spelling).is_none(),
+            "{spelling}: an output header is never the client's, however spelled"
+        );
+    }
     assert_eq!(seen["uri"], "/headers?keep=1", "the token left the query");
     assert_eq!(seen["headers"]["x-jwt-sub"], "testing@secure.istio.io");
     assert_eq!(
