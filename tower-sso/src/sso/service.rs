@@ -1140,6 +1140,20 @@ impl Sso {
                         self.set_identity(r.headers_mut(), Some(&s));
                         r.headers_mut()
                             .extend(self.xauthrequest_headers(&s.user, s.access_token.as_ref()));
+                        // A proxy that asks (Envoy) keeps the client's copy of any header the
+                        // answer lacks: every identity header is answered, empty if need be.
+                        let every = self
+                            .inner
+                            .own
+                            .names()
+                            .iter()
+                            .cloned()
+                            .chain(super::headers::X_AUTH_REQUEST.map(HeaderName::from_static));
+                        for name in every {
+                            r.headers_mut()
+                                .entry(name)
+                                .or_insert(HeaderValue::from_static(""));
+                        }
                         r
                     }
                     None => respond::unauthorized(&self.inner.config.issuer_url),

@@ -299,3 +299,39 @@ spec:
         .await;
     assert_eq!(api.status, 401, "{}", api.body);
 }
+
+#[tokio::test]
+async fn the_auth_endpoint_answers_every_identity_header_empty_when_the_user_has_none() {
+    // Envoy (ext_authz over HTTP with a path prefix) keeps a client's copy of any header
+    // the 2xx answer does not carry.
+    let op = DevProvider::new(ISS);
+    op.add_user(DevUser::new_for_tests("carol"));
+    let mut svc = service(crate::browser::dev_config(&op));
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "carol").await.status, 200);
+    let answer = browser
+        .send(
+            &mut svc,
+            "GET",
+            "/oauth2/auth",
+            &[
+                ("x-forwarded-groups", "admins"),
+                ("x-auth-request-groups", "admins"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let h = &answer.headers;
+    assert_eq!(h["x-forwarded-user"], "carol-sub");
+    for name in [
+        "x-forwarded-groups",
+        "x-forwarded-access-token",
+        "x-auth-request-user",
+        "x-auth-request-groups",
+        "x-auth-request-access-token",
+    ] {
+        assert_eq!(h.get_all(name).iter().count(), 1, "{name}");
+        assert_ne!(h[name], "admins", "{name}");
+    }
+    assert_eq!(h["x-forwarded-groups"], "");
+}
