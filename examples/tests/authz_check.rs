@@ -39,16 +39,21 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-#[test]
-fn every_conformance_case_through_the_binary() {
-    let root = data_dir().join("istio");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+/// The directories of the conformance cases, sorted.
+fn conformance_cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(data_dir().join("istio"))
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.join("expected.json").exists())
         .collect();
     cases.sort();
+    cases
+}
+
+#[test]
+fn every_conformance_case_through_the_binary() {
+    let cases = conformance_cases();
     assert!(!cases.is_empty());
     let mut failures = Vec::new();
     for dir in &cases {
@@ -439,14 +444,7 @@ async fn through_gateway(gateway: &examples::gateway::Gateway, request: &Value) 
 /// A gateway whose policies never see the client address, say, fails here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_decides_every_conformance_case_as_authz_check() {
-    let root = data_dir().join("istio");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.join("expected.json").exists())
-        .collect();
-    cases.sort();
+    let cases = conformance_cases();
     let dir = tempdir("differential");
     let (mut compared, mut skipped, mut failures) = (0, Vec::new(), Vec::new());
     for case in &cases {
