@@ -642,6 +642,49 @@ async fn back_channel_logout_ends_the_session_it_names() {
     );
 }
 
+/// A request body that sends its first bytes and then nothing, never ending.
+struct Trickle(bool);
+
+impl http_body::Body for Trickle {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+            b"logout_token=eyJ",
+        )))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_back_channel_logout_body_that_never_ends_gets_408_not_a_held_connection() {
+    use tower::ServiceExt as _;
+    let op = DevProvider::new(ISS);
+    let svc = SsoLayer::new(Sso::new(config(&op)).unwrap()).layer(tower::service_fn(
+        |_: http::Request<Trickle>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::new(),
+            )))
+        },
+    ));
+    let request = http::Request::post("http://127.0.0.1:8080/oauth2/backchannel_logout")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Trickle(false))
+        .unwrap();
+    // Paused time: the wait below costs nothing real.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(600), svc.oneshot(request))
+        .await
+        .expect("answered, not waiting for the body forever")
+        .unwrap();
+    assert_eq!(answer.status(), 408);
+}
+
 #[tokio::test]
 async fn skip_jwt_bearer_tokens_lets_verified_bearers_through_and_refuses_others() {
     use oidc_core::testing::mint;

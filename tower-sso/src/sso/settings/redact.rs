@@ -97,7 +97,10 @@ impl std::fmt::Debug for SsoSettings {
                 "redis_sentinel_connection_urls",
                 &urls(redis_sentinel_connection_urls),
             )
-            .field("redis_sentinel_password", &optional(redis_sentinel_password))
+            .field(
+                "redis_sentinel_password",
+                &optional(redis_sentinel_password),
+            )
             .field("redis_use_cluster", redis_use_cluster)
             .field(
                 "redis_cluster_connection_urls",

@@ -198,7 +198,10 @@ fn no_email_domain_refuses_to_start_and_star_allows_everyone() {
     };
     for missing in [None, Some(serde_json::json!([])), Some("".into())] {
         let e = with(missing.clone()).unwrap_err();
-        assert!(e.contains("email-domain") && e.contains("required"), "{missing:?}: {e}");
+        assert!(
+            e.contains("email-domain") && e.contains("required"),
+            "{missing:?}: {e}"
+        );
     }
     assert_eq!(with(Some("*".into())).unwrap().email_domains, ["*"]);
     assert_eq!(
@@ -240,7 +243,10 @@ fn options_that_would_have_no_effect_are_refused() {
             &[
                 ("OAUTH2_PROXY_SESSION_STORE_TYPE", "redis"),
                 ("OAUTH2_PROXY_REDIS_USE_CLUSTER", "true"),
-                ("OAUTH2_PROXY_REDIS_CLUSTER_CONNECTION_URLS", "redis://c:6379"),
+                (
+                    "OAUTH2_PROXY_REDIS_CLUSTER_CONNECTION_URLS",
+                    "redis://c:6379",
+                ),
                 ("OAUTH2_PROXY_REDIS_CONNECTION_URL", "redis://r:6379"),
             ],
             "redis-connection-url",
@@ -248,7 +254,10 @@ fn options_that_would_have_no_effect_are_refused() {
     ];
     for (extra, flag) in cases {
         let e = env(extra).unwrap_err();
-        assert!(e.contains(flag) && e.contains("no effect"), "{extra:?}: {e}");
+        assert!(
+            e.contains(flag) && e.contains("no effect"),
+            "{extra:?}: {e}"
+        );
     }
     assert!(
         env(&[
