@@ -149,6 +149,10 @@ fn debug_shows_no_secret() {
     }
     assert!(text.contains("redis:6379") && text.contains("https://op.example.com"));
     assert!(text.contains("client_secret: \"[redacted]\""), "{text}");
+    // And the configuration they make.
+    let config = format!("{:?}", env(&[]).unwrap());
+    assert!(config.contains("https://op.example.com"), "{config}");
+    assert!(!config.contains("s3cret") && !config.contains(SECRET), "{config}");
 }
 
 #[test]
