@@ -684,6 +684,13 @@ fn gateway_deployments_follow_the_readme() {
             let port = serde_json::json!({"port": 0, "targetPort": get["port"]});
             assert_eq!(target_port(&port, container), Some(4180), "{file} {probe}");
         }
+        // Prometheus scrapes --metrics-address: the gateway serves no metrics on 4180.
+        let annotations = deployment.at("/spec/template/metadata/annotations");
+        let metrics_port = arg("--metrics-address")
+            .and_then(|a| a.rsplit(':').next())
+            .unwrap_or_else(|| panic!("{file}: --metrics-address"));
+        assert_eq!(annotations["prometheus.io/port"], metrics_port, "{file}");
+        assert_eq!(annotations["prometheus.io/path"], "/metrics", "{file}");
         let security = &container["securityContext"];
         assert_eq!(security["readOnlyRootFilesystem"], true, "{file}");
         assert_eq!(security["allowPrivilegeEscalation"], false, "{file}");

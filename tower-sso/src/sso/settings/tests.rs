@@ -152,7 +152,10 @@ fn debug_shows_no_secret() {
     // And the configuration they make.
     let config = format!("{:?}", env(&[]).unwrap());
     assert!(config.contains("https://op.example.com"), "{config}");
-    assert!(!config.contains("s3cret") && !config.contains(SECRET), "{config}");
+    assert!(
+        !config.contains("s3cret") && !config.contains(SECRET),
+        "{config}"
+    );
 }
 
 #[test]
