@@ -11,6 +11,13 @@ use clap::Parser;
 use serde_json::{Map, Value};
 use tower_sso::sso::settings::{SsoSettings, parse_go_duration};
 
+mod env;
+mod redact;
+
+#[cfg(test)]
+use env::{PLURAL_OPTIONS, flag_of};
+use env::{env_options, implemented, unknown};
+
 /// A configuration error, for one line on stderr: which option, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlagError(pub String);
@@ -218,155 +225,6 @@ pub struct Flags {
     pub redis_use_cluster: Option<bool>,
     #[arg(long = "redis-cluster-connection-urls", value_delimiter = ',')]
     pub redis_cluster_connection_urls: Vec<String>,
-}
-
-const REDACTED: &str = "[redacted]";
-
-impl std::fmt::Debug for Flags {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Every field named, so a new one cannot be added without deciding how it shows.
-        // Redis URLs may carry passwords.
-        let Flags {
-            config,
-            check_config,
-            http_address,
-            upstreams,
-            upstream_timeout,
-            reverse_proxy,
-            pass_host_header,
-            ext_authz_address,
-            metrics_address,
-            metrics_on_http_address,
-            max_connections,
-            request_logging,
-            policies,
-            workload_namespace,
-            workload_labels,
-            path_normalization,
-            root_namespace,
-            provider,
-            provider_display_name,
-            oidc_issuer_url,
-            client_id,
-            client_secret,
-            client_secret_file,
-            code_challenge_method,
-            cookie_secret,
-            cookie_name,
-            cookie_domains,
-            cookie_path,
-            cookie_secure,
-            cookie_httponly,
-            cookie_samesite,
-            cookie_expire,
-            cookie_refresh,
-            redirect_url,
-            scope,
-            prompt,
-            email_domains,
-            whitelist_domains,
-            skip_auth_routes,
-            skip_auth_regex,
-            skip_jwt_bearer_tokens,
-            extra_jwt_issuers,
-            pass_access_token,
-            pass_authorization_header,
-            set_authorization_header,
-            set_xauthrequest,
-            skip_provider_button,
-            proxy_prefix,
-            provider_logout,
-            provider_logout_url,
-            session_store_type,
-            redis_connection_url,
-            redis_password,
-            redis_use_sentinel,
-            redis_sentinel_master_name,
-            redis_sentinel_connection_urls,
-            redis_sentinel_password,
-            redis_use_cluster,
-            redis_cluster_connection_urls,
-        } = self;
-        f.debug_struct("Flags")
-            .field("config", config)
-            .field("check_config", check_config)
-            .field("http_address", http_address)
-            .field("upstreams", upstreams)
-            .field("upstream_timeout", upstream_timeout)
-            .field("reverse_proxy", reverse_proxy)
-            .field("pass_host_header", pass_host_header)
-            .field("ext_authz_address", ext_authz_address)
-            .field("metrics_address", metrics_address)
-            .field("metrics_on_http_address", metrics_on_http_address)
-            .field("max_connections", max_connections)
-            .field("request_logging", request_logging)
-            .field("policies", policies)
-            .field("workload_namespace", workload_namespace)
-            .field("workload_labels", workload_labels)
-            .field("path_normalization", path_normalization)
-            .field("root_namespace", root_namespace)
-            .field("provider", provider)
-            .field("provider_display_name", provider_display_name)
-            .field("oidc_issuer_url", oidc_issuer_url)
-            .field("client_id", client_id)
-            .field("client_secret", &client_secret.as_ref().map(|_| REDACTED))
-            .field("client_secret_file", client_secret_file)
-            .field("code_challenge_method", code_challenge_method)
-            .field("cookie_secret", &cookie_secret.as_ref().map(|_| REDACTED))
-            .field("cookie_name", cookie_name)
-            .field("cookie_domains", cookie_domains)
-            .field("cookie_path", cookie_path)
-            .field("cookie_secure", cookie_secure)
-            .field("cookie_httponly", cookie_httponly)
-            .field("cookie_samesite", cookie_samesite)
-            .field("cookie_expire", cookie_expire)
-            .field("cookie_refresh", cookie_refresh)
-            .field("redirect_url", redirect_url)
-            .field("scope", scope)
-            .field("prompt", prompt)
-            .field("email_domains", email_domains)
-            .field("whitelist_domains", whitelist_domains)
-            .field("skip_auth_routes", skip_auth_routes)
-            .field("skip_auth_regex", skip_auth_regex)
-            .field("skip_jwt_bearer_tokens", skip_jwt_bearer_tokens)
-            .field("extra_jwt_issuers", extra_jwt_issuers)
-            .field("pass_access_token", pass_access_token)
-            .field("pass_authorization_header", pass_authorization_header)
-            .field("set_authorization_header", set_authorization_header)
-            .field("set_xauthrequest", set_xauthrequest)
-            .field("skip_provider_button", skip_provider_button)
-            .field("proxy_prefix", proxy_prefix)
-            .field("provider_logout", provider_logout)
-            .field("provider_logout_url", provider_logout_url)
-            .field("session_store_type", session_store_type)
-            .field(
-                "redis_connection_url",
-                &redis_connection_url.as_ref().map(|_| REDACTED),
-            )
-            .field("redis_password", &redis_password.as_ref().map(|_| REDACTED))
-            .field("redis_use_sentinel", redis_use_sentinel)
-            .field("redis_sentinel_master_name", redis_sentinel_master_name)
-            .field(
-                "redis_sentinel_connection_urls",
-                &redis_sentinel_connection_urls
-                    .iter()
-                    .map(|_| REDACTED)
-                    .collect::<Vec<_>>(),
-            )
-            .field(
-                "redis_sentinel_password",
-                &redis_sentinel_password.as_ref().map(|_| REDACTED),
-            )
-            .field("redis_use_cluster", redis_use_cluster)
-            .field(
-                "redis_cluster_connection_urls",
-                &redis_cluster_connection_urls
-                    .iter()
-                    .map(|_| REDACTED)
-                    .collect::<Vec<_>>(),
-            )
-            .finish()
-    }
 }
 
 impl Flags {
@@ -588,89 +446,6 @@ impl Launch {
         let flags = Flags::try_parse_from(args).map_err(|e| FlagError::from_clap(&e))?;
         Launch::from_flags(flags, vars)
     }
-}
-
-/// oauth2-proxy's flags whose config-file name is their plural (`allowed_groups` is
-/// `--allowed-group`); any other flag is its config-file name with `-` for `_`.
-const PLURAL_OPTIONS: &[(&str, &str)] = &[
-    ("allowed_groups", "allowed-group"),
-    ("allowed_roles", "allowed-role"),
-    ("api_routes", "api-route"),
-    ("cookie_domains", "cookie-domain"),
-    ("email_domains", "email-domain"),
-    ("github_users", "github-user"),
-    ("gitlab_groups", "gitlab-group"),
-    ("gitlab_projects", "gitlab-project"),
-    ("google_groups", "google-group"),
-    ("keycloak_groups", "keycloak-group"),
-    ("oidc_audience_claims", "oidc-audience-claim"),
-    ("oidc_extra_audiences", "oidc-extra-audience"),
-    ("policies", "policy"),
-    ("skip_auth_routes", "skip-auth-route"),
-    ("trusted_ips", "trusted-ip"),
-    ("upstreams", "upstream"),
-    ("whitelist_domains", "whitelist-domain"),
-    ("workload_labels", "workload-label"),
-];
-
-/// The flag of config-file option `option` (`allowed_groups` -> `--allowed-group`).
-fn flag_of(option: &str) -> String {
-    match PLURAL_OPTIONS.iter().find(|(o, _)| *o == option) {
-        Some((_, flag)) => format!("--{flag}"),
-        None => format!("--{}", option.replace('_', "-")),
-    }
-}
-
-fn unknown(name: &str, option: &str) -> FlagError {
-    FlagError(format!(
-        "unknown option {name} ({}): not implemented by this gateway",
-        flag_of(option)
-    ))
-}
-
-/// Whether the gateway implements config-file option `option` (its own, or the SSO
-/// layer's).
-fn implemented(option: &str) -> bool {
-    GATEWAY_KEYS.contains(&option) || SsoSettings::option_names().contains(&option)
-}
-
-/// The options set by `OAUTH2_PROXY_*` variables, under their config-file names (and
-/// `config`); an empty variable is unset, as in oauth2-proxy.
-fn env_options(
-    vars: impl IntoIterator<Item = (OsString, OsString)>,
-) -> Result<Map<String, Value>, FlagError> {
-    let mut map = Map::new();
-    for (key, value) in vars {
-        let Some(name) = key.to_str() else {
-            if key.as_encoded_bytes().starts_with(b"OAUTH2_PROXY_") {
-                return Err(FlagError(format!(
-                    "unknown option {}: the variable's name is not UTF-8",
-                    key.to_string_lossy()
-                )));
-            }
-            continue;
-        };
-        let Some(option) = tower_sso::sso::settings::env_option(name) else {
-            continue;
-        };
-        if option != "config" && !implemented(&option) {
-            return Err(unknown(name, &option));
-        }
-        let Some(value) = value.to_str() else {
-            return Err(FlagError(format!("invalid {name}: not UTF-8")));
-        };
-        if value.is_empty() {
-            continue;
-        }
-        let value = Value::String(value.to_owned());
-        // One regex per variable: a regex may hold a comma.
-        let value = match option.as_str() {
-            "skip_auth_routes" | "skip_auth_regex" => Value::Array(vec![value]),
-            _ => value,
-        };
-        map.insert(option, value);
-    }
-    Ok(map)
 }
 
 /// A configuration file as a map of option names.
