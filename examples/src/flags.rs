@@ -2,6 +2,7 @@
 //! variables (`OAUTH2_PROXY_COOKIE_SECRET`) and a configuration file (`cookie_secret = ..`,
 //! TOML or YAML). Flags and variables override the file, as in oauth2-proxy.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,13 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::{Map, Value};
 use tower_sso::sso::settings::{SsoSettings, parse_go_duration};
+
+mod env;
+mod redact;
+
+#[cfg(test)]
+use env::{PLURAL_OPTIONS, flag_of};
+use env::{env_options, implemented, unknown};
 
 /// A configuration error, for one line on stderr: which option, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,19 +44,25 @@ fn invalid(flag: &str, reason: impl std::fmt::Display) -> FlagError {
 }
 
 /// The command line. Every option also reads `OAUTH2_PROXY_<NAME>` (the config-file name
-/// in upper case); lists there are comma-separated.
-#[derive(Debug, Default, Parser)]
+/// in upper case; lists there are comma-separated), through [`Launch::from_flags`], which
+/// refuses a variable naming an option the gateway does not implement. `Debug` shows no
+/// secret.
+#[derive(Default, Parser)]
 #[command(
     name = "gateway",
     version,
     about = "An SSO gateway and ext_authz server with oauth2-proxy's options and Istio's policies.\n\
-             With no options at all it runs the demo: a development identity provider, a demo app and the gateway in front of it."
+             With no options at all it runs the demo: a development identity provider, a demo app and the gateway in front of it.",
+    after_help = "Every option can also be set in the environment as OAUTH2_PROXY_<NAME>, NAME being its \
+                  config-file name in upper case (OAUTH2_PROXY_COOKIE_SECRET, OAUTH2_PROXY_UPSTREAMS=a,b). \
+                  Flags win over variables, variables over --config. An option, variable or config-file key \
+                  this gateway does not implement (oauth2-proxy's --allowed-group, say) is an error."
 )]
 #[allow(missing_docs)]
 pub struct Flags {
     /// A TOML (.toml) or YAML (.yaml, .yml) file with options in oauth2-proxy's
     /// config-file spelling (`http_address`, `upstreams`, `cookie_secret`, ...).
-    #[arg(long, env = "OAUTH2_PROXY_CONFIG")]
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// Checks the options, the policies (with the linter) and the provider's discovery
     /// document, prints a summary and exits (0 when all is well).
@@ -56,201 +70,165 @@ pub struct Flags {
     pub check_config: bool,
 
     /// `[http://]host:port` to listen on (default 127.0.0.1:4180).
-    #[arg(long, env = "OAUTH2_PROXY_HTTP_ADDRESS")]
+    #[arg(long)]
     pub http_address: Option<String>,
     /// The upstream: `http://host:port` (reverse proxy) or `static://200` (answer with that
     /// status and the identity headers: the ext_authz server for Istio's CUSTOM action).
-    #[arg(
-        long = "upstream",
-        env = "OAUTH2_PROXY_UPSTREAMS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "upstream", value_delimiter = ',')]
     pub upstreams: Vec<String>,
     /// How long to wait for the upstream's response headers (default 30s).
-    #[arg(long, env = "OAUTH2_PROXY_UPSTREAM_TIMEOUT")]
+    #[arg(long)]
     pub upstream_timeout: Option<String>,
     /// Trust `X-Forwarded-*` / `Forwarded` from the client (behind another proxy); else
     /// they are replaced.
-    #[arg(long, env = "OAUTH2_PROXY_REVERSE_PROXY", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub reverse_proxy: Option<bool>,
     /// The proxies (IPs or CIDRs, repeatable or comma-separated) whose `X-Forwarded-For`
     /// and other forwarding headers are believed, with `--reverse-proxy`. Nobody by
     /// default: a client's forwarding headers are dropped.
-    #[arg(
-        long = "trusted-proxy-ip",
-        env = "OAUTH2_PROXY_TRUSTED_PROXY_IPS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "trusted-proxy-ip", value_delimiter = ',')]
     pub trusted_proxy_ips: Vec<String>,
     /// Send the client's `Host` upstream (default true); false: the upstream's.
-    #[arg(long, env = "OAUTH2_PROXY_PASS_HOST_HEADER", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pass_host_header: Option<bool>,
     /// Ours: a second listener answering ext_authz checks (as `--upstream=static://200`)
     /// while `--http-address` proxies.
-    #[arg(long, env = "OAUTH2_PROXY_EXT_AUTHZ_ADDRESS")]
+    #[arg(long)]
     pub ext_authz_address: Option<String>,
-    /// Serve Prometheus `/metrics` on this address too (on `--http-address` it is
-    /// `{--proxy-prefix}/metrics`, so the application's own `/metrics` is not shadowed).
-    #[arg(long, env = "OAUTH2_PROXY_METRICS_ADDRESS")]
+    /// Serve Prometheus metrics at `/metrics` on this address (only there, as
+    /// oauth2-proxy).
+    #[arg(long)]
     pub metrics_address: Option<String>,
+    /// Ours: also serve the metrics on `--http-address`, at `{--proxy-prefix}/metrics`
+    /// (default false: whoever reaches the gateway would read them).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub metrics_on_http_address: Option<bool>,
+    /// Ours: open connections per listener (default 4096); more wait in the listen
+    /// backlog until one closes.
+    #[arg(long)]
+    pub max_connections: Option<String>,
     /// Log one line per request (default true).
-    #[arg(long, env = "OAUTH2_PROXY_REQUEST_LOGGING", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub request_logging: Option<bool>,
 
     /// Ours: Istio `AuthorizationPolicy` / `RequestAuthentication` YAML applied to every
     /// request (repeatable).
-    #[arg(long = "policy", env = "OAUTH2_PROXY_POLICIES", value_delimiter = ',')]
+    #[arg(long = "policy", value_delimiter = ',')]
     pub policies: Vec<PathBuf>,
     /// Ours: the namespace the gateway is in, for policy selection (default istio-system).
-    #[arg(long, env = "OAUTH2_PROXY_WORKLOAD_NAMESPACE")]
+    #[arg(long)]
     pub workload_namespace: Option<String>,
     /// Ours: the gateway's labels, `key=value` (repeatable; default istio=ingressgateway).
-    #[arg(
-        long = "workload-label",
-        env = "OAUTH2_PROXY_WORKLOAD_LABELS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "workload-label", value_delimiter = ',')]
     pub workload_labels: Vec<String>,
     /// Ours: how paths are normalized before policies and the upstream see them, as
     /// Istio's MeshConfig `pathNormalization`: BASE (default), MERGE_SLASHES,
     /// DECODE_AND_MERGE_SLASHES or NONE.
-    #[arg(long, env = "OAUTH2_PROXY_PATH_NORMALIZATION")]
+    #[arg(long)]
     pub path_normalization: Option<String>,
     /// Ours: the mesh root namespace (default istio-system).
-    #[arg(long, env = "OAUTH2_PROXY_ROOT_NAMESPACE")]
+    #[arg(long)]
     pub root_namespace: Option<String>,
 
     /// `oidc` (the only provider).
-    #[arg(long, env = "OAUTH2_PROXY_PROVIDER")]
+    #[arg(long)]
     pub provider: Option<String>,
     /// Accepted for compatibility: there is no sign-in button page.
-    #[arg(long, env = "OAUTH2_PROXY_PROVIDER_DISPLAY_NAME")]
+    #[arg(long)]
     pub provider_display_name: Option<String>,
     /// The issuer; endpoints come from its discovery document.
-    #[arg(long, env = "OAUTH2_PROXY_OIDC_ISSUER_URL")]
+    #[arg(long)]
     pub oidc_issuer_url: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_CLIENT_ID")]
+    #[arg(long)]
     pub client_id: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long)]
     pub client_secret: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_CLIENT_SECRET_FILE")]
+    #[arg(long)]
     pub client_secret_file: Option<String>,
     /// PKCE method: S256 (always used; plain is refused).
-    #[arg(long, env = "OAUTH2_PROXY_CODE_CHALLENGE_METHOD")]
+    #[arg(long)]
     pub code_challenge_method: Option<String>,
     /// 32 random bytes, base64 (or 32 raw characters).
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_SECRET", hide_env_values = true)]
+    #[arg(long)]
     pub cookie_secret: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_NAME")]
+    #[arg(long)]
     pub cookie_name: Option<String>,
-    #[arg(
-        long = "cookie-domain",
-        env = "OAUTH2_PROXY_COOKIE_DOMAINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "cookie-domain", value_delimiter = ',')]
     pub cookie_domains: Vec<String>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_PATH")]
+    #[arg(long)]
     pub cookie_path: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_SECURE", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub cookie_secure: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_HTTPONLY", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub cookie_httponly: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_SAMESITE")]
+    #[arg(long)]
     pub cookie_samesite: Option<String>,
     /// Go duration (`168h0m0s`).
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_EXPIRE")]
+    #[arg(long)]
     pub cookie_expire: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_COOKIE_REFRESH")]
+    #[arg(long)]
     pub cookie_refresh: Option<String>,
     /// Absolute: `https://gateway.example.com/oauth2/callback`.
-    #[arg(long, env = "OAUTH2_PROXY_REDIRECT_URL")]
+    #[arg(long)]
     pub redirect_url: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_SCOPE")]
+    #[arg(long)]
     pub scope: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_PROMPT")]
+    #[arg(long)]
     pub prompt: Option<String>,
-    #[arg(
-        long = "email-domain",
-        env = "OAUTH2_PROXY_EMAIL_DOMAINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "email-domain", value_delimiter = ',')]
     pub email_domains: Vec<String>,
-    #[arg(
-        long = "whitelist-domain",
-        env = "OAUTH2_PROXY_WHITELIST_DOMAINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "whitelist-domain", value_delimiter = ',')]
     pub whitelist_domains: Vec<String>,
     /// `METHOD=regex`, `METHOD!=regex`, `regex` or `!=regex` (repeatable).
-    #[arg(long = "skip-auth-route", env = "OAUTH2_PROXY_SKIP_AUTH_ROUTES")]
+    #[arg(long = "skip-auth-route")]
     pub skip_auth_routes: Vec<String>,
     /// Path regexes (repeatable; older form of --skip-auth-route).
-    #[arg(long = "skip-auth-regex", env = "OAUTH2_PROXY_SKIP_AUTH_REGEX")]
+    #[arg(long = "skip-auth-regex")]
     pub skip_auth_regex: Vec<String>,
-    #[arg(long, env = "OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub skip_jwt_bearer_tokens: Option<bool>,
     /// `issuer=audience` (repeatable).
-    #[arg(
-        long = "extra-jwt-issuers",
-        env = "OAUTH2_PROXY_EXTRA_JWT_ISSUERS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "extra-jwt-issuers", value_delimiter = ',')]
     pub extra_jwt_issuers: Vec<String>,
-    #[arg(long, env = "OAUTH2_PROXY_PASS_ACCESS_TOKEN", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pass_access_token: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_PASS_AUTHORIZATION_HEADER", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub pass_authorization_header: Option<bool>,
     /// Accepted for compatibility: the ext_authz answer always carries `Authorization`
     /// when a token goes upstream.
-    #[arg(long, env = "OAUTH2_PROXY_SET_AUTHORIZATION_HEADER", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub set_authorization_header: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_SET_XAUTHREQUEST", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub set_xauthrequest: Option<bool>,
     /// Accepted for compatibility: there is no sign-in button page.
-    #[arg(long, env = "OAUTH2_PROXY_SKIP_PROVIDER_BUTTON", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub skip_provider_button: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_PROXY_PREFIX")]
+    #[arg(long)]
     pub proxy_prefix: Option<String>,
     /// Ours: `sign_out` also ends the provider session.
-    #[arg(long, env = "OAUTH2_PROXY_PROVIDER_LOGOUT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub provider_logout: Option<bool>,
     /// Ours: the IdP logout URL (else the discovered `end_session_endpoint`).
-    #[arg(long, env = "OAUTH2_PROXY_PROVIDER_LOGOUT_URL")]
+    #[arg(long)]
     pub provider_logout_url: Option<String>,
     /// `cookie` (default) or `redis`.
-    #[arg(long, env = "OAUTH2_PROXY_SESSION_STORE_TYPE")]
+    #[arg(long)]
     pub session_store_type: Option<String>,
-    #[arg(
-        long,
-        env = "OAUTH2_PROXY_REDIS_CONNECTION_URL",
-        hide_env_values = true
-    )]
+    #[arg(long)]
     pub redis_connection_url: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_REDIS_PASSWORD", hide_env_values = true)]
+    #[arg(long)]
     pub redis_password: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_REDIS_USE_SENTINEL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub redis_use_sentinel: Option<bool>,
-    #[arg(long, env = "OAUTH2_PROXY_REDIS_SENTINEL_MASTER_NAME")]
+    #[arg(long)]
     pub redis_sentinel_master_name: Option<String>,
-    #[arg(
-        long = "redis-sentinel-connection-urls",
-        env = "OAUTH2_PROXY_REDIS_SENTINEL_CONNECTION_URLS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "redis-sentinel-connection-urls", value_delimiter = ',')]
     pub redis_sentinel_connection_urls: Vec<String>,
-    #[arg(
-        long,
-        env = "OAUTH2_PROXY_REDIS_SENTINEL_PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long)]
     pub redis_sentinel_password: Option<String>,
-    #[arg(long, env = "OAUTH2_PROXY_REDIS_USE_CLUSTER", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub redis_use_cluster: Option<bool>,
-    #[arg(
-        long = "redis-cluster-connection-urls",
-        env = "OAUTH2_PROXY_REDIS_CLUSTER_CONNECTION_URLS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "redis-cluster-connection-urls", value_delimiter = ',')]
     pub redis_cluster_connection_urls: Vec<String>,
 }
 
@@ -268,6 +246,7 @@ impl Flags {
         text("upstream_timeout", &self.upstream_timeout);
         text("ext_authz_address", &self.ext_authz_address);
         text("metrics_address", &self.metrics_address);
+        text("max_connections", &self.max_connections);
         text("workload_namespace", &self.workload_namespace);
         text("root_namespace", &self.root_namespace);
         text("path_normalization", &self.path_normalization);
@@ -305,6 +284,7 @@ impl Flags {
         flag("reverse_proxy", self.reverse_proxy);
         flag("pass_host_header", self.pass_host_header);
         flag("request_logging", self.request_logging);
+        flag("metrics_on_http_address", self.metrics_on_http_address);
         flag("cookie_secure", self.cookie_secure);
         flag("cookie_httponly", self.cookie_httponly);
         flag("skip_jwt_bearer_tokens", self.skip_jwt_bearer_tokens);
@@ -379,6 +359,10 @@ pub struct Options {
     pub ext_authz_address: Option<SocketAddr>,
     /// `--metrics-address`.
     pub metrics_address: Option<SocketAddr>,
+    /// `--metrics-on-http-address`.
+    pub metrics_on_http_address: bool,
+    /// `--max-connections`: open connections per listener.
+    pub max_connections: usize,
     /// `--request-logging`.
     pub request_logging: bool,
     /// `--policy` files.
@@ -405,6 +389,8 @@ const GATEWAY_KEYS: &[&str] = &[
     "pass_host_header",
     "ext_authz_address",
     "metrics_address",
+    "metrics_on_http_address",
+    "max_connections",
     "request_logging",
     "policies",
     "workload_namespace",
@@ -427,32 +413,47 @@ pub enum Launch {
 }
 
 impl Launch {
-    /// Reads the options from `flags` (whose environment variables clap has already
-    /// merged) and the configuration file they name.
-    pub fn from_flags(flags: Flags) -> Result<Launch, FlagError> {
-        let mut map = match &flags.config {
+    /// Reads the options from `flags`, from the `OAUTH2_PROXY_*` variables among `vars`
+    /// (the process environment: `std::env::vars_os()`) and from the configuration file
+    /// they name. Flags win over variables, variables over the file. A variable, key or
+    /// flag naming an option the gateway does not implement is an error naming it.
+    pub fn from_flags(
+        flags: Flags,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Launch, FlagError> {
+        let mut env = env_options(vars)?;
+        let config = match (flags.config.clone(), env.remove("config")) {
+            (Some(path), _) => Some(path),
+            (None, Some(Value::String(path))) => Some(PathBuf::from(path)),
+            (None, _) => None,
+        };
+        let mut map = match &config {
             Some(path) => read_file(path)?,
             None => Map::new(),
         };
         let given = flags.given();
-        if flags.config.is_none() && given.is_empty() && !flags.check_config {
+        if config.is_none() && given.is_empty() && env.is_empty() && !flags.check_config {
             return Ok(Launch::Demo);
         }
+        map.extend(env);
         map.extend(given);
         let mut options = Options::from_map(map)?;
         options.check_config = flags.check_config;
         Ok(Launch::Gateway(Box::new(options)))
     }
 
-    /// Parses `args` (the program name first) as the command line, with the process
+    /// Parses `args` (the program name first) as the command line, with `vars` as the
     /// environment; clap's errors become [`FlagError`]s.
-    pub fn parse_from<I, T>(args: I) -> Result<Launch, FlagError>
+    pub fn parse_from<I, T>(
+        args: I,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Launch, FlagError>
     where
         I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
+        T: Into<OsString> + Clone,
     {
         let flags = Flags::try_parse_from(args).map_err(|e| FlagError::from_clap(&e))?;
-        Launch::from_flags(flags)
+        Launch::from_flags(flags, vars)
     }
 }
 
@@ -554,6 +555,9 @@ fn take_list(map: &mut Map<String, Value>, key: &str) -> Result<Vec<String>, Fla
 impl Options {
     /// Options from a map of config-file names (a parsed file with the flags over it).
     pub fn from_map(mut map: Map<String, Value>) -> Result<Options, FlagError> {
+        if let Some(key) = map.keys().find(|k| !implemented(k)) {
+            return Err(unknown(key, key));
+        }
         let http_address = match take_text(&mut map, "http_address")? {
             Some(a) => socket_address("http-address", &a)?,
             None => SocketAddr::from(([127, 0, 0, 1], 4180)),
@@ -588,6 +592,20 @@ impl Options {
         };
         let ext_authz_address = address(&mut map, "ext_authz_address")?;
         let metrics_address = address(&mut map, "metrics_address")?;
+        let metrics_on_http_address =
+            take_bool(&mut map, "metrics_on_http_address")?.unwrap_or(false);
+        let max_connections = match take_text(&mut map, "max_connections")? {
+            None => 4096,
+            Some(n) => match n.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(invalid(
+                        "max-connections",
+                        format!("{n:?}: a number above 0"),
+                    ));
+                }
+            },
+        };
         let reverse_proxy = take_bool(&mut map, "reverse_proxy")?.unwrap_or(false);
         let trusted_proxy_ips = take_list(&mut map, "trusted_proxy_ips")?
             .iter()
@@ -663,10 +681,39 @@ impl Options {
                 format!("{method:?}: only S256 (plain gives no protection)"),
             ));
         }
-        // Accepted for compatibility; nothing to configure.
+        // Accepted for compatibility: it only names the provider on oauth2-proxy's sign-in
+        // page, which this gateway does not have.
         take_text(&mut map, "provider_display_name")?;
-        take_bool(&mut map, "set_authorization_header")?;
-        take_bool(&mut map, "skip_provider_button")?;
+        // Accepted with the value we honour only. Our answers (ext_authz, /oauth2/auth)
+        // carry `Authorization` exactly when the token goes upstream.
+        let pass_authorization = {
+            let mut probe: Map<String, Value> = map
+                .get_key_value("pass_authorization_header")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect();
+            take_bool(&mut probe, "pass_authorization_header")?.unwrap_or(false)
+        };
+        if let Some(set) = take_bool(&mut map, "set_authorization_header")?
+            && set != pass_authorization
+        {
+            return Err(invalid(
+                "set-authorization-header",
+                format!(
+                    "{set} is not supported with --pass-authorization-header={pass_authorization}: \
+                     this gateway's answers carry Authorization exactly when the token goes upstream; \
+                     give both the same value"
+                ),
+            ));
+        }
+        // There is no sign-in page: users always go straight to the provider.
+        if take_bool(&mut map, "skip_provider_button")? == Some(false) {
+            return Err(invalid(
+                "skip-provider-button",
+                "false is not supported: this gateway has no sign-in page and always sends users \
+                 straight to the provider (true)",
+            ));
+        }
         debug_assert!(GATEWAY_KEYS.iter().all(|k| !map.contains_key(*k)));
         for key in [
             "oidc_issuer_url",
@@ -705,6 +752,8 @@ impl Options {
             pass_host_header,
             ext_authz_address,
             metrics_address,
+            metrics_on_http_address,
+            max_connections,
             request_logging,
             policies,
             workload_namespace,

@@ -1,13 +1,21 @@
 //! The gateway: oauth2-proxy's job done with tower-sso. Every request goes through
 //!
 //! ```text
-//! /ping /ready /oauth2/metrics  ->  path normalization (Istio's BASE)  ->  SsoLayer
+//! /ping /ready  ->  path normalization (Istio's BASE)  ->  SsoLayer
 //!   ->  JwtAuthLayer + AuthorizationLayer (--policy files)  ->  reverse proxy | static answer
 //! ```
 //!
 //! With `--upstream=static://200` the gateway is an ext_authz HTTP server for Istio's CUSTOM
 //! action (`envoyExtAuthzHttp`): a checked request is answered 200 with the identity
 //! headers, anything else with the redirect or 401 the client should get.
+//!
+//! Prometheus metrics are served on `--metrics-address` only (at `/metrics`), unless
+//! `--metrics-on-http-address` also puts them at `{--proxy-prefix}/metrics` there.
+//!
+//! Against slow and greedy clients: at most `--max-connections` open connections per
+//! listener (more wait in the listen backlog), a connection that sends no request within
+//! 30 s is closed, a request head must arrive within 30 s and fit 64 KiB (HTTP/1 and
+//! HTTP/2 alike), and an HTTP/2 connection carries at most 100 concurrent streams.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,8 +45,14 @@ use crate::proxy::{FromUpstream, Proxy, ProxyBody};
 /// The response body of the gateway.
 pub type GatewayBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Largest request head accepted (Envoy's default limit is 60 KiB); larger is a 431.
+/// Largest request head accepted (Envoy's default limit is 60 KiB); larger is a 431, on
+/// HTTP/1 and HTTP/2 alike.
 const MAX_HEAD: usize = 64 * 1024;
+/// How long a client may take to send a request head, and a new connection its first
+/// request (HTTP/1 or HTTP/2), before it is closed.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Concurrent streams per HTTP/2 connection (advertised in its SETTINGS).
+pub const MAX_CONCURRENT_STREAMS: u32 = 100;
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -284,13 +298,19 @@ impl Gateway {
     /// The front service for `upstream` (what a listener serves).
     fn front(&self, upstream: &Upstream) -> Result<Front, String> {
         let answers_checks = matches!(upstream, Upstream::Static(_));
+        // On a listener that answers checks every path is the application's.
+        let metrics = if self.options.metrics_on_http_address && !answers_checks {
+            MetricsHere::UnderPrefix
+        } else {
+            MetricsHere::No
+        };
         Ok(Front {
             stack: self.stack(upstream)?,
             gateway: self.clone(),
             ingress: Arc::new(self.ingress()),
             answered: answers_checks.then(|| Arc::new(self.answered_headers())),
             peer: None,
-            metrics_only: false,
+            metrics,
         })
     }
 
@@ -348,15 +368,18 @@ impl Gateway {
         self.watch_readiness();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        let cap = self.options.max_connections;
         let main = self.front(&self.options.upstream)?;
-        tasks.spawn(accept_loop(listener, main, stop_rx.clone()));
+        tasks.spawn(accept_loop(listener, main, cap, stop_rx.clone()));
         if let Some(listener) = ext_authz {
             let front = self.front(&Upstream::Static(StatusCode::OK))?;
-            tasks.spawn(accept_loop(listener, front, stop_rx.clone()));
+            let front = front.with_metrics(MetricsHere::No);
+            tasks.spawn(accept_loop(listener, front, cap, stop_rx.clone()));
         }
         if let Some(listener) = metrics {
             let front = self.front(&Upstream::Static(StatusCode::NOT_FOUND))?;
-            tasks.spawn(accept_loop(listener, front.metrics_only(), stop_rx.clone()));
+            let front = front.with_metrics(MetricsHere::Only);
+            tasks.spawn(accept_loop(listener, front, cap, stop_rx.clone()));
         }
         shutdown.await;
         tracing::info!("shutting down: no new connections; draining");
@@ -404,27 +427,43 @@ fn load_policies(options: &Options, http: SharedHttpClient) -> Result<PolicySet,
 }
 
 /// How the gateway serves a connection: HTTP/1 with a head of at most [`MAX_HEAD`] read
-/// within 30 s, or HTTP/2.
+/// within [`HEAD_TIMEOUT`], or HTTP/2 with the same head limit and bounded streams.
 fn connection_builder() -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
     let mut http =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     http.http1()
         .max_buf_size(MAX_HEAD)
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(HEAD_TIMEOUT);
+    http.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(MAX_HEAD as u32)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10));
     http
 }
 
 /// Accepts connections until `stop` turns true, then waits for open connections to
-/// finish their requests (bounded by [`DRAIN`]).
+/// finish their requests (bounded by [`DRAIN`]). At most `max_connections` are open at
+/// once: more wait in the listen backlog until one closes.
 async fn accept_loop(
     listener: TcpListener,
     front: Front,
+    max_connections: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let http = connection_builder();
+    let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -438,16 +477,47 @@ async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(front.for_peer(peer));
+        // Whether a request arrived: hyper bounds the wait for a request head on HTTP/1,
+        // but not for the protocol's first bytes nor an HTTP/2 connection's first stream.
+        let asked = Arc::new(AtomicBool::new(false));
+        let service = {
+            let asked = asked.clone();
+            let inner = hyper_util::service::TowerToHyperService::new(front.for_peer(peer));
+            hyper::service::service_fn(move |req| {
+                asked.store(true, Ordering::Relaxed);
+                hyper::service::Service::call(&inner, req)
+            })
+        };
         let connection = http
             .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
             .into_owned();
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = watched.await;
+            let _permit = permit;
+            let silent = async {
+                tokio::time::sleep(HEAD_TIMEOUT).await;
+                if asked.load(Ordering::Relaxed) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = watched => {}
+                () = silent => tracing::debug!(%peer, "no request in time; connection closed"),
+            }
         });
     }
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+}
+
+/// Whether a listener serves the Prometheus metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetricsHere {
+    /// No: the path is the application's.
+    No,
+    /// At `{--proxy-prefix}/metrics` (`--metrics-on-http-address`).
+    UnderPrefix,
+    /// At `/metrics`, and nothing else but `/ping` and `/ready` (`--metrics-address`).
+    Only,
 }
 
 /// The outermost service: operations endpoints, path normalization, request metrics and
@@ -460,7 +530,7 @@ struct Front {
     /// On a listener that answers ext_authz checks: the headers every 2xx answer carries.
     answered: Option<Arc<Vec<http::HeaderName>>>,
     peer: Option<SocketAddr>,
-    metrics_only: bool,
+    metrics: MetricsHere,
 }
 
 impl Front {
@@ -471,11 +541,8 @@ impl Front {
         }
     }
 
-    fn metrics_only(self) -> Front {
-        Front {
-            metrics_only: true,
-            ..self
-        }
+    fn with_metrics(self, metrics: MetricsHere) -> Front {
+        Front { metrics, ..self }
     }
 }
 
@@ -563,7 +630,7 @@ impl tower::Service<Request<Incoming>> for Front {
             ingress,
             answered,
             peer,
-            metrics_only,
+            metrics,
         } = self.clone();
         Box::pin(async move {
             let gateway = &gateway;
@@ -574,14 +641,16 @@ impl tower::Service<Request<Incoming>> for Front {
                 ingress.prepare(&mut req, peer);
             }
             let path = req.uri().path();
-            let metrics_here = if metrics_only {
-                path == "/metrics"
-            } else {
+            let metrics_only = metrics == MetricsHere::Only;
+            let metrics_here = match metrics {
+                MetricsHere::No => false,
+                MetricsHere::Only => path == "/metrics",
                 // Under the prefix the gateway owns: the application's own /metrics stays
                 // reachable.
-                answered.is_none()
-                    && path.strip_prefix(gateway.sso.config().proxy_prefix.as_str())
+                MetricsHere::UnderPrefix => {
+                    path.strip_prefix(gateway.sso.config().proxy_prefix.as_str())
                         == Some("/metrics")
+                }
             };
             if metrics_here {
                 return Ok(full(

@@ -18,13 +18,18 @@
 //!     "--oidc-issuer-url=https://idp.example.com", "--client-id=app",
 //!     "--client-secret=s3cret", "--cookie-secret=q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
 //!     "--redirect-url=https://app.example.com/oauth2/callback", "--email-domain=*",
-//! ]).unwrap();
+//! ], []).unwrap(); // the environment: the binary passes std::env::vars_os()
 //! let Launch::Gateway(options) = launch else { panic!("options were given") };
 //! assert_eq!(options.upstream, Upstream::Static(http::StatusCode::OK)); // ext_authz mode
 //!
-//! let error = Launch::parse_from(["gateway", "--upstream=static://200", "--cookie-expire=7d"])
+//! let error = Launch::parse_from(["gateway", "--upstream=static://200", "--cookie-expire=7d"], [])
 //!     .unwrap_err();
 //! assert!(error.to_string().contains("--oidc-issuer-url"));      // one line, naming the flag
+//!
+//! // oauth2-proxy's options this gateway lacks are refused, never ignored.
+//! let env = [("OAUTH2_PROXY_ALLOWED_GROUPS".into(), "admins".into())];
+//! let error = Launch::parse_from(["gateway", "--upstream=static://200"], env).unwrap_err();
+//! assert!(error.to_string().contains("unknown option OAUTH2_PROXY_ALLOWED_GROUPS (--allowed-group)"));
 //! ```
 
 pub mod demo;

@@ -598,16 +598,16 @@ fn gateway_args_select_oidc_in_ext_authz_mode() {
                 "{flag} missing from {args:?}"
             );
         }
-        // Our flag parser accepts the list. The Deployments take the two secrets from a
-        // Secret through the environment; they are flags here, as the environment is the
-        // process's, shared by the tests.
-        let mut command_line = args.clone();
-        command_line.extend([
-            "--client-secret=x".to_owned(),
-            format!("--cookie-secret={COOKIE_SECRET}"),
-        ]);
+        // Our flag parser accepts the list, with the two secrets in the environment as
+        // the Deployments give them (from a Secret).
+        let env = [
+            ("OAUTH2_PROXY_CLIENT_SECRET", "x"),
+            ("OAUTH2_PROXY_COOKIE_SECRET", COOKIE_SECRET),
+        ]
+        .map(|(k, v)| (k.into(), v.into()));
         match examples::flags::Launch::parse_from(
-            std::iter::once("gateway".to_owned()).chain(command_line),
+            std::iter::once("gateway".to_owned()).chain(args.clone()),
+            env,
         ) {
             Ok(examples::flags::Launch::Gateway(options)) => assert_eq!(
                 options.upstream,
@@ -694,6 +694,13 @@ fn gateway_deployments_follow_the_readme() {
                 "{file} {probe}"
             );
         }
+        // Prometheus scrapes --metrics-address: the gateway serves no metrics on 4180.
+        let annotations = deployment.at("/spec/template/metadata/annotations");
+        let metrics_port = arg("--metrics-address")
+            .and_then(|a| a.rsplit(':').next())
+            .unwrap_or_else(|| panic!("{file}: --metrics-address"));
+        assert_eq!(annotations["prometheus.io/port"], metrics_port, "{file}");
+        assert_eq!(annotations["prometheus.io/path"], "/metrics", "{file}");
         let security = &container["securityContext"];
         assert_eq!(security["readOnlyRootFilesystem"], true, "{file}");
         assert_eq!(security["allowPrivilegeEscalation"], false, "{file}");

@@ -563,16 +563,43 @@ async fn hostile_requests_get_4xx_never_5xx() {
     assert_eq!(raw_status(gw.addr, &get("/ping", "")).await, 200);
 }
 
+/// A gateway serving `listener` and `metrics` (`--metrics-address`), ready.
+async fn start_with_metrics(
+    issuer: &str,
+    upstream: &str,
+    extra: Value,
+) -> (String, String, tokio::task::JoinHandle<Result<(), String>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics_url = format!("http://{}", metrics.local_addr().unwrap());
+    let options = common::world::options(addr, issuer, upstream, extra);
+    let gateway = examples::gateway::Gateway::build(options).await.unwrap();
+    let task = tokio::spawn(gateway.serve(listener, None, Some(metrics), std::future::pending()));
+    let url = format!("http://{addr}");
+    let client = client();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{url}/ready")).send().await
+            && r.status() == 200
+        {
+            return (url, metrics_url, task);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the gateway did not become ready");
+}
+
 #[tokio::test]
-async fn metrics_count_outcomes_logins_and_provider_calls() {
+async fn metrics_count_outcomes_logins_and_provider_calls_on_the_metrics_address_only() {
     let idp = Idp::start().await;
     let upstream = start_upstream().await;
-    let gw = start_gateway(&idp.issuer, &format!("http://{upstream}/"), json!({})).await;
+    let (url, metrics_url, serving) =
+        start_with_metrics(&idp.issuer, &format!("http://{upstream}/"), json!({})).await;
     let client = client();
-    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    let cookie = login(&client, &url, &idp.provider, "alice").await;
     for _ in 0..3 {
         let r = client
-            .get(format!("{}/x", gw.url))
+            .get(format!("{url}/x"))
             .header("cookie", &cookie)
             .send()
             .await
@@ -580,14 +607,14 @@ async fn metrics_count_outcomes_logins_and_provider_calls() {
         assert_eq!(r.status(), 200);
     }
     let r = client
-        .get(format!("{}/x", gw.url))
+        .get(format!("{url}/x"))
         .header("accept", "application/json")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
     let metrics = client
-        .get(format!("{}/oauth2/metrics", gw.url))
+        .get(format!("{metrics_url}/metrics"))
         .send()
         .await
         .unwrap()
@@ -610,29 +637,53 @@ async fn metrics_count_outcomes_logins_and_provider_calls() {
     assert!(value("oidc_jwks_fetches_total{result=\"ok\"}") >= 1.0);
     assert!(value("gateway_provider_request_seconds_count") >= 3.0);
     assert!(!metrics.contains(&cookie), "no secrets in metrics");
-    // The application's own /metrics is not shadowed: it is an application path.
-    let app_metrics = client
-        .get(format!("{}/metrics", gw.url))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        app_metrics.status(),
-        401,
-        "behind the login like any app path"
-    );
-    let ping = client.get(format!("{}/ping", gw.url)).send().await.unwrap();
+    // Not on the main listener, as oauth2-proxy: whoever reaches the gateway is not told
+    // its traffic. Neither the prefixed path nor the application's own /metrics.
+    for (path, cookie) in [
+        ("/oauth2/metrics", ""),
+        ("/oauth2/metrics", cookie.as_str()),
+        ("/metrics", ""),
+    ] {
+        let r = client
+            .get(format!("{url}{path}"))
+            .header("accept", "application/json")
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_ne!(status, 200, "{path}: {body}");
+        assert!(!body.contains("gateway_requests_total"), "{path}: {body}");
+    }
+    let ping = client.get(format!("{url}/ping")).send().await.unwrap();
     assert_eq!(ping.text().await.unwrap(), "OK");
     assert_eq!(
         client
-            .get(format!("{}/ready", gw.url))
+            .get(format!("{url}/ready"))
             .send()
             .await
             .unwrap()
             .status(),
         200
     );
+    serving.abort();
+
+    // Asked for: also under the prefix on the main listener.
+    let (url, _, serving) = start_with_metrics(
+        &idp.issuer,
+        &format!("http://{upstream}/"),
+        json!({"metrics_on_http_address": true}),
+    )
+    .await;
+    let r = client
+        .get(format!("{url}/oauth2/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("gateway_requests_total"));
+    serving.abort();
 }
 
 #[tokio::test]
@@ -1178,4 +1229,206 @@ async fn a_clients_connection_list_cannot_remove_our_headers_and_h2c_is_never_tu
         !head.to_ascii_lowercase().contains("upgrade: h2c"),
         "{head}"
     );
+}
+
+/// A gateway answering ext_authz checks with the provider in-process (no sockets but the
+/// gateway's own), so paused time can run it.
+async fn in_process_gateway(
+    extra: Value,
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<(), String>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let issuer = "http://idp.invalid";
+    // A proxying listener, so /ping is the gateway's own (on a check listener it is a
+    // check like any path).
+    let options = common::world::options(addr, issuer, "http://127.0.0.1:9/", extra);
+    let provider = oidc_core::testing::DevProvider::new(issuer);
+    let gateway =
+        examples::gateway::Gateway::build_with_http(options, Some(std::sync::Arc::new(provider)))
+            .await
+            .unwrap();
+    let task = tokio::spawn(gateway.serve(listener, None, None, std::future::pending()));
+    (addr, task)
+}
+
+/// Reads `stream` to its end: `Some(bytes)` when the gateway closes it within `within`
+/// (paused time: no real wait), `None` when it holds it open.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut all = Vec::new();
+    match tokio::time::timeout(within, stream.read_to_end(&mut all)).await {
+        Ok(_) => Some(all),
+        Err(_) => None,
+    }
+}
+
+fn ping_request(addr: std::net::SocketAddr) -> Vec<u8> {
+    format!("GET /ping HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// HTTP/2's connection preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_sends_no_request_is_closed_not_held() {
+    use tokio::io::AsyncWriteExt as _;
+    let (addr, _serving) = in_process_gateway(json!({})).await;
+    // Nothing at all: not even enough bytes to tell HTTP/1 from HTTP/2.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        read_until_closed(&mut silent, Duration::from_secs(300))
+            .await
+            .is_some(),
+        "a silent connection is closed"
+    );
+    // Half of HTTP/2's preface.
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(&H2_PREFACE[..10]).await.unwrap();
+    assert!(
+        read_until_closed(&mut half, Duration::from_secs(300))
+            .await
+            .is_some(),
+        "half a preface"
+    );
+    // An HTTP/2 connection that opens no stream.
+    let mut idle_h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle_h2.write_all(H2_PREFACE).await.unwrap();
+    assert!(
+        read_until_closed(&mut idle_h2, Duration::from_secs(300))
+            .await
+            .is_some(),
+        "an HTTP/2 connection with no request"
+    );
+    // A request head that never ends (hyper's own bound).
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut slow, Duration::from_secs(300))
+            .await
+            .is_some(),
+        "a head that never ends"
+    );
+    // The gateway still answers.
+    let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+    ok.write_all(&ping_request(addr)).await.unwrap();
+    let answer = read_until_closed(&mut ok, Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_over_the_cap_wait_in_the_backlog_until_one_closes() {
+    use tokio::io::AsyncWriteExt as _;
+    let (addr, _serving) = in_process_gateway(json!({"max_connections": "2"})).await;
+    let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::task::yield_now().await;
+    // The kernel completes the third connection; the gateway does not take it yet.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    third.write_all(&ping_request(addr)).await.unwrap();
+    assert!(
+        read_until_closed(&mut third, Duration::from_secs(5))
+            .await
+            .is_none(),
+        "no answer while two connections are open"
+    );
+    drop(first);
+    let answer = read_until_closed(&mut third, Duration::from_secs(300))
+        .await
+        .expect("answered once one closes");
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // A value that cannot work is refused at start.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut map = serde_json::Map::new();
+    for (k, v) in [
+        ("http_address", addr.to_string()),
+        ("upstreams", "static://200".into()),
+        ("oidc_issuer_url", "http://idp.invalid".into()),
+        ("client_id", "c".into()),
+        ("redirect_url", format!("http://{addr}/oauth2/callback")),
+        ("cookie_secret", common::world::COOKIE_SECRET.into()),
+        ("email_domains", "*".into()),
+        ("max_connections", "0".into()),
+    ] {
+        map.insert(k.into(), Value::String(v));
+    }
+    let e = examples::flags::Options::from_map(map).unwrap_err();
+    assert!(e.0.contains("--max-connections"), "{e}");
+}
+
+/// The server's SETTINGS parameters (identifier, value) from the first frame it sends.
+async fn h2_server_settings(addr: std::net::SocketAddr) -> Vec<(u16, u32)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(H2_PREFACE).await.unwrap();
+    let mut head = [0u8; 9];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "a SETTINGS frame first");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.unwrap();
+    payload
+        .chunks_exact(6)
+        .map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u32::from_be_bytes([p[2], p[3], p[4], p[5]]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn http2_has_the_same_head_limit_as_http1_and_bounded_streams() {
+    let (addr, _serving) = in_process_gateway(json!({})).await;
+    let settings = h2_server_settings(addr).await;
+    // SETTINGS_MAX_CONCURRENT_STREAMS (3) and SETTINGS_MAX_HEADER_LIST_SIZE (6).
+    assert!(
+        settings.contains(&(3, examples::gateway::MAX_CONCURRENT_STREAMS)),
+        "{settings:?}"
+    );
+    assert!(settings.contains(&(6, 64 * 1024)), "{settings:?}");
+    // A 32 KiB header (a large session cookie, say) passes both ways; 100 KiB neither.
+    let h1 = client();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    for (name, client) in [("HTTP/1.1", &h1), ("HTTP/2", &h2)] {
+        let send = |size: usize| {
+            client
+                .get(format!("http://{addr}/ping"))
+                .header("x-big", "a".repeat(size))
+                .send()
+        };
+        let r = send(32 * 1024).await.unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        if name == "HTTP/2" {
+            assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        }
+        match send(100 * 1024).await {
+            Ok(r) => assert_eq!(r.status(), 431, "{name}"),
+            Err(e) => assert!(name == "HTTP/2", "{name}: {e}"),
+        }
+    }
 }

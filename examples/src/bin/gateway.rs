@@ -23,7 +23,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let launch = match Launch::from_flags(flags) {
+    // clap reads no variable itself: every OAUTH2_PROXY_* one is checked here, so one
+    // naming an option the gateway lacks stops it rather than being ignored.
+    let launch = match Launch::from_flags(flags, std::env::vars_os()) {
         Ok(launch) => launch,
         Err(e) => {
             eprintln!("gateway: {e}");

@@ -3,12 +3,23 @@ use super::*;
 const SECRET: &str = "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=";
 
 fn gateway(args: &[&str]) -> Result<Options, String> {
+    gateway_env(args, &[])
+}
+
+/// The gateway's options from `args` with `env` as the process environment.
+fn gateway_env(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
     let mut all = vec!["gateway"];
     all.extend_from_slice(args);
-    match Launch::parse_from(all).map_err(|e| e.0)? {
+    match Launch::parse_from(all, vars(env)).map_err(|e| e.0)? {
         Launch::Gateway(options) => Ok(*options),
         Launch::Demo => Err("demo".into()),
     }
+}
+
+fn vars(env: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    env.iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect()
 }
 
 /// The minimum an oauth2-proxy command line has, oauth2-proxy's spelling.
@@ -38,7 +49,7 @@ fn with(extra: &[&str]) -> Result<Options, String> {
 #[test]
 fn no_options_at_all_is_the_demo() {
     assert!(matches!(
-        Launch::parse_from(["gateway"]).unwrap(),
+        Launch::parse_from(["gateway"], vars(&[("PATH", "/bin")])).unwrap(),
         Launch::Demo
     ));
 }
@@ -253,32 +264,238 @@ cookie_secure = true
 }
 
 #[test]
-fn oauth2_proxy_environment_variables_are_read() {
-    // Through clap's `env`, as the binary does; Flags::try_parse_from reads the process
-    // environment, so this test sets variables no other test uses.
-    let flags = Flags::try_parse_from(["gateway"]).unwrap();
-    assert!(flags.cookie_secret.is_none(), "a clean environment");
-    let mut map = Map::new();
-    for (k, v) in [
-        ("upstreams", "static://200"),
-        ("oidc_issuer_url", "https://op.example.com"),
-        ("client_id", "app"),
-        ("cookie_secret", SECRET),
-        ("redirect_url", "https://gw.example.com/oauth2/callback"),
-        ("email_domains", "a.com,b.com"),
-        ("skip_jwt_bearer_tokens", "true"),
-        ("reverse_proxy", "true"),
-        ("trusted_proxy_ips", "10.0.0.0/8"),
-    ] {
-        map.insert(k.into(), Value::String(v.into()));
-    }
-    let o = Options::from_map(map).unwrap();
+fn oauth2_proxy_environment_variables_are_read_under_the_flags() {
+    let env = [
+        ("OAUTH2_PROXY_UPSTREAMS", "static://200"),
+        ("OAUTH2_PROXY_OIDC_ISSUER_URL", "https://op.example.com"),
+        ("OAUTH2_PROXY_CLIENT_ID", "app"),
+        ("OAUTH2_PROXY_COOKIE_SECRET", SECRET),
+        (
+            "OAUTH2_PROXY_REDIRECT_URL",
+            "https://gw.example.com/oauth2/callback",
+        ),
+        ("OAUTH2_PROXY_EMAIL_DOMAINS", "a.com,b.com"),
+        ("OAUTH2_PROXY_SKIP_JWT_BEARER_TOKENS", "true"),
+        ("OAUTH2_PROXY_REVERSE_PROXY", "true"),
+        ("OAUTH2_PROXY_TRUSTED_PROXY_IPS", "10.0.0.0/8"),
+        ("OAUTH2_PROXY_SKIP_AUTH_ROUTES", "^/a{1,2}$"),
+        ("OAUTH2_PROXY_HTTP_ADDRESS", "127.0.0.1:9000"),
+        ("OAUTH2_PROXY_COOKIE_SECURE", ""),
+        ("HOME", "/root"),
+    ];
+    let o = gateway_env(&[], &env).unwrap();
     assert!(o.reverse_proxy);
+    assert_eq!(o.http_address, "127.0.0.1:9000".parse().unwrap());
     assert_eq!(
         o.sso.email_domains.as_deref(),
         Some(&["a.com".to_owned(), "b.com".to_owned()][..])
     );
     assert_eq!(o.sso.skip_jwt_bearer_tokens, Some(true));
+    assert_eq!(
+        o.sso.skip_auth_routes.as_deref(),
+        Some(&["^/a{1,2}$".to_owned()][..]),
+        "one regex per variable"
+    );
+    assert_eq!(o.sso.cookie_secure, None, "an empty variable is unset");
+    let o = gateway_env(&["--http-address=127.0.0.1:9001"], &env).unwrap();
+    assert_eq!(
+        o.http_address,
+        "127.0.0.1:9001".parse().unwrap(),
+        "flags win"
+    );
+}
+
+#[test]
+fn variables_keys_and_flags_the_gateway_lacks_are_refused_naming_them() {
+    let args: Vec<String> = base();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(gateway_env(&args, &[]).is_ok());
+    // oauth2-proxy's options with no counterpart here: with them set, oauth2-proxy would
+    // restrict who gets in; ignoring them would let everyone in.
+    for (name, flag) in [
+        ("OAUTH2_PROXY_ALLOWED_GROUPS", "--allowed-group"),
+        ("OAUTH2_PROXY_ALLOWED_ROLES", "--allowed-role"),
+        (
+            "OAUTH2_PROXY_AUTHENTICATED_EMAILS_FILE",
+            "--authenticated-emails-file",
+        ),
+        ("OAUTH2_PROXY_TRUSTED_IPS", "--trusted-ip"),
+        ("OAUTH2_PROXY_COOKIE_SECURE_TYPO", "--cookie-secure-typo"),
+        ("OAUTH2_PROXY_CHECK_CONFIG", "--check-config"),
+    ] {
+        let e = gateway_env(&args, &[(name, "admins")]).unwrap_err();
+        assert_eq!(
+            e,
+            format!("unknown option {name} ({flag}): not implemented by this gateway")
+        );
+        // The demo is no way around it either.
+        let e = Launch::parse_from(["gateway"], vars(&[(name, "admins")])).unwrap_err();
+        assert!(e.0.contains(name), "{e}");
+    }
+    // Kubernetes' links for a Service named oauth2-proxy are not options.
+    let links = [
+        ("OAUTH2_PROXY_SERVICE_HOST", "10.0.0.1"),
+        ("OAUTH2_PROXY_PORT_4180_TCP_ADDR", "10.0.0.1"),
+        ("OAUTH2_PROXY_PORT", "tcp://10.0.0.1:4180"),
+    ];
+    assert!(gateway_env(&args, &links).is_ok());
+    assert!(matches!(
+        Launch::parse_from(["gateway"], vars(&links)).unwrap(),
+        Launch::Demo
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt as _;
+        let name = OsString::from_vec(b"OAUTH2_PROXY_\xff".to_vec());
+        let e = Launch::parse_from(args.clone(), [(name, "x".into())]).unwrap_err();
+        assert!(e.0.starts_with("unknown option OAUTH2_PROXY_"), "{e}");
+        let value = OsString::from_vec(b"\xff".to_vec());
+        let e =
+            Launch::parse_from(args.clone(), [("OAUTH2_PROXY_SCOPE".into(), value)]).unwrap_err();
+        assert_eq!(e.0, "invalid OAUTH2_PROXY_SCOPE: not UTF-8");
+    }
+    // A flag, as clap refuses it.
+    let e = with(&["--allowed-group=admins"]).unwrap_err();
+    assert!(e.contains("--allowed-group"), "{e}");
+    // A config-file key.
+    let dir = std::env::temp_dir().join(format!("gw-unknown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in [
+        ("a.toml", "allowed_groups = [\"admins\"]\n"),
+        ("a.yaml", "allowed_groups: [admins]\n"),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let e = with(&[&format!("--config={}", path.display())]).unwrap_err();
+        assert_eq!(
+            e,
+            "unknown option allowed_groups (--allowed-group): not implemented by this gateway"
+        );
+        // OAUTH2_PROXY_CONFIG names the file as --config does.
+        let e = gateway_env(
+            &args,
+            &[("OAUTH2_PROXY_CONFIG", &path.display().to_string())],
+        )
+        .unwrap_err();
+        assert!(e.contains("allowed_groups"), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn no_email_domain_refuses_to_start_and_star_allows_everyone() {
+    let mut args = base();
+    args.retain(|a| !a.starts_with("--email-domain"));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = gateway(&refs).unwrap_err();
+    assert!(
+        e.contains("--email-domain") && e.contains("required"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    let o = gateway_env(&refs, &[("OAUTH2_PROXY_EMAIL_DOMAINS", "*")]).unwrap();
+    assert_eq!(o.sso.email_domains.as_deref(), Some(&["*".to_owned()][..]));
+}
+
+#[test]
+fn compatibility_options_accept_only_the_value_we_honour() {
+    // Our answers carry Authorization exactly when the token goes upstream.
+    assert!(with(&["--set-authorization-header", "--pass-authorization-header"]).is_ok());
+    assert!(with(&["--set-authorization-header=false"]).is_ok());
+    for refused in [
+        &["--set-authorization-header=true"][..],
+        &[
+            "--set-authorization-header=false",
+            "--pass-authorization-header",
+        ][..],
+    ] {
+        let e = with(refused).unwrap_err();
+        assert!(e.starts_with("invalid --set-authorization-header"), "{e}");
+    }
+    // There is no sign-in page: users always go straight to the provider.
+    assert!(with(&["--skip-provider-button"]).is_ok());
+    let e = with(&["--skip-provider-button=false"]).unwrap_err();
+    assert!(e.starts_with("invalid --skip-provider-button"), "{e}");
+    // Options that would have no effect.
+    let e = with(&["--extra-jwt-issuers=https://other.example.com=api"]).unwrap_err();
+    assert!(
+        e.contains("extra-jwt-issuers") && e.contains("--skip-jwt-bearer-tokens"),
+        "{e}"
+    );
+    let e = with(&["--redis-connection-url=redis://r:6379"]).unwrap_err();
+    assert!(
+        e.contains("redis-connection-url") && e.contains("no effect"),
+        "{e}"
+    );
+}
+
+#[test]
+fn debug_shows_no_secret() {
+    let secrets = [
+        "client-s3cret",
+        SECRET,
+        "redis-pa55",
+        "url-pa55",
+        "sentinel-pa55",
+        "node-pa55",
+    ];
+    let args = [
+        "gateway",
+        "--upstream=static://200",
+        "--client-secret=client-s3cret",
+        &format!("--cookie-secret={SECRET}"),
+        "--redis-password=redis-pa55",
+        "--redis-connection-url=redis://:url-pa55@redis:6379",
+        "--redis-sentinel-password=sentinel-pa55",
+        "--redis-sentinel-connection-urls=redis://:node-pa55@s1:26379",
+        "--redis-cluster-connection-urls=redis://:node-pa55@c1:6379",
+    ];
+    let flags = Flags::try_parse_from(args).unwrap();
+    let text = format!("{flags:?}");
+    assert!(text.contains("static://200"), "{text}");
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    let o = with(&[
+        "--session-store-type=redis",
+        "--redis-connection-url=redis://:url-pa55@redis:6379",
+        "--redis-password=redis-pa55",
+    ])
+    .unwrap();
+    let launch = Launch::Gateway(Box::new(o.clone()));
+    for text in [format!("{o:?}"), format!("{launch:?}")] {
+        assert!(text.contains("redis:6379"), "{text}");
+        for secret in secrets.iter().chain(&["s3cret"]) {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+}
+
+#[test]
+fn every_flag_is_also_a_variable_and_clap_reads_none_itself() {
+    use clap::CommandFactory as _;
+    for arg in Flags::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        assert!(
+            arg.get_env().is_none(),
+            "--{long}: variables go through Launch::from_flags, which refuses unknown ones"
+        );
+        if ["config", "check-config", "help", "version"].contains(&long) {
+            continue;
+        }
+        let option = PLURAL_OPTIONS
+            .iter()
+            .find(|(_, flag)| *flag == long)
+            .map_or_else(
+                || long.replace('-', "_"),
+                |(option, _)| (*option).to_owned(),
+            );
+        assert!(
+            implemented(&option),
+            "--{long}: {option} is not implemented"
+        );
+        assert_eq!(flag_of(&option), format!("--{long}"));
+    }
 }
 
 #[test]
@@ -294,7 +511,7 @@ fn forwarding_headers_are_believed_only_from_listed_proxies() {
         let mut args = vec!["gateway", "--cookie-secret", SECRET];
         args.extend(base);
         args.extend(extra);
-        Launch::parse_from(args)
+        Launch::parse_from(args, vars(&[]))
     };
     // --reverse-proxy alone would trust nobody: that is an error, never a no-op.
     let e = run(&["--reverse-proxy"]).unwrap_err();

@@ -1063,6 +1063,10 @@ fn oidc_core_random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// How long the unauthenticated endpoints that read a body (back-channel logout) wait
+/// for all of it; then 408.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the middleware does with a request.
 enum Route {
     Start,
@@ -1162,11 +1166,17 @@ impl Sso {
             Route::BackchannelLogout if req.method == http::Method::POST => {
                 use http_body_util::BodyExt as _;
                 let limited = http_body_util::Limited::new(body, 64 * 1024);
-                return ours(match limited.collect().await {
-                    Ok(collected) => self.backchannel_logout(&collected.to_bytes()).await,
-                    Err(_) => respond::json(
+                // Anyone may post here: a body that trickles in is not waited for.
+                let read = tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await;
+                return ours(match read {
+                    Ok(Ok(collected)) => self.backchannel_logout(&collected.to_bytes()).await,
+                    Ok(Err(_)) => respond::json(
                         StatusCode::BAD_REQUEST,
                         &serde_json::json!({"error": "invalid_request", "error_description": "unreadable or over 64 KiB"}),
+                    ),
+                    Err(_) => respond::json(
+                        StatusCode::REQUEST_TIMEOUT,
+                        &serde_json::json!({"error": "invalid_request", "error_description": "the body did not arrive within 10 s"}),
                     ),
                 });
             }

@@ -10,12 +10,19 @@ use super::rules::{MatchRules, PathRule};
 use super::session::cookie::SameSitePolicy;
 use crate::error::ConfigError;
 
+mod env;
+mod redact;
+
+pub use env::env_option;
+
 /// oauth2-proxy's options that the SSO layer understands (config-file spelling:
 /// `oidc_issuer_url`, `cookie_expire = "168h"`, ...), and a few of ours where oauth2-proxy
 /// has none (`match_mode`, `match_paths`, `provider_logout`, `provider_logout_url`).
 /// Unknown options are errors. Booleans and lists may also be written as strings
-/// (`"true"`, `"a.com,b.com"`), as environment variables carry them.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// (`"true"`, `"a.com,b.com"`), as environment variables carry them. `Debug` shows no
+/// secret: the client and cookie secrets, Redis passwords and the passwords in Redis URLs
+/// are redacted.
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 #[allow(missing_docs)]
@@ -184,30 +191,9 @@ fn field_names() -> &'static [&'static str] {
 }
 
 impl SsoSettings {
-    /// The settings in `OAUTH2_PROXY_*` environment variables (oauth2-proxy's names:
-    /// `OAUTH2_PROXY_CLIENT_ID`, `OAUTH2_PROXY_COOKIE_SECRET`, `OAUTH2_PROXY_EMAIL_DOMAINS`
-    /// = `a.com,b.com`, ...). Variables for options the SSO layer does not have (the
-    /// gateway's `OAUTH2_PROXY_HTTP_ADDRESS`, say) are left to their owners.
-    pub fn from_env() -> Result<SsoSettings, ConfigError> {
-        Self::from_env_vars(std::env::vars())
-    }
-
-    /// As [`SsoSettings::from_env`], from the given variables.
-    pub fn from_env_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<SsoSettings, ConfigError> {
-        let names = field_names();
-        let mut map = serde_json::Map::new();
-        for (key, value) in vars {
-            let Some(name) = key.strip_prefix("OAUTH2_PROXY_") else {
-                continue;
-            };
-            let name = name.to_ascii_lowercase();
-            if names.contains(&name.as_str()) {
-                map.insert(name, serde_json::Value::String(value));
-            }
-        }
-        Self::from_value(serde_json::Value::Object(map))
+    /// The option names these settings accept (config-file spelling: `cookie_secret`).
+    pub fn option_names() -> &'static [&'static str] {
+        field_names()
     }
 
     /// Where sessions live: `None` for the cookie store, else the Redis topology
@@ -266,13 +252,117 @@ impl SsoSettings {
                 }))
             }
             (false, false) => match self.redis_connection_url.as_deref() {
-                Some(url) if !url.is_empty() => Ok(Some(RedisTopology::Single(url.to_owned()))),
+                Some(url) if !url.is_empty() => {
+                    Ok(Some(RedisTopology::Single(self.with_redis_password(url)?)))
+                }
                 _ => Err(invalid(
                     "redis-connection-url",
                     "the redis session store needs --redis-connection-url",
                 )),
             },
         }
+    }
+
+    /// `url` with `--redis-password` in it (which wins over one the URL has, as in
+    /// oauth2-proxy).
+    #[cfg(feature = "redis")]
+    fn with_redis_password(&self, url: &str) -> Result<String, ConfigError> {
+        let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty()) else {
+            return Ok(url.to_owned());
+        };
+        let invalid = |reason: &str| ConfigError::Invalid {
+            what: "redis-password",
+            reason: reason.to_owned(),
+        };
+        let mut parsed =
+            url::Url::parse(url).map_err(|_| invalid("--redis-connection-url is not a URL"))?;
+        parsed
+            .set_password(Some(password))
+            .map_err(|()| invalid("--redis-connection-url cannot carry a password"))?;
+        Ok(parsed.to_string())
+    }
+
+    /// Refuses options that are set but would have no effect with the others, so none is
+    /// silently ignored (`--extra-jwt-issuers` without `--skip-jwt-bearer-tokens`, Redis
+    /// options with the cookie store, Sentinel options without `--redis-use-sentinel`, ...).
+    fn check_no_option_ignored(&self) -> Result<(), ConfigError> {
+        let text = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        let list = |v: &Option<Vec<String>>| v.as_ref().is_some_and(|l| !l.is_empty());
+        let redis = self.session_store_type.as_deref() == Some("redis");
+        let sentinel = self.redis_use_sentinel == Some(true);
+        let cluster = self.redis_use_cluster == Some(true);
+        let skip_jwt = self.skip_jwt_bearer_tokens == Some(true);
+        let checks: [(&'static str, bool, bool, &str); 10] = [
+            (
+                "extra-jwt-issuers",
+                list(&self.extra_jwt_issuers),
+                skip_jwt,
+                "--skip-jwt-bearer-tokens",
+            ),
+            (
+                "provider-logout-url",
+                text(&self.provider_logout_url),
+                self.provider_logout != Some(false),
+                "--provider-logout (it is set to false)",
+            ),
+            (
+                "redis-connection-url",
+                text(&self.redis_connection_url),
+                redis && !sentinel && !cluster,
+                "--session-store-type=redis, and not with Sentinel or Cluster",
+            ),
+            (
+                "redis-password",
+                text(&self.redis_password),
+                redis,
+                "--session-store-type=redis",
+            ),
+            (
+                "redis-use-sentinel",
+                sentinel,
+                redis,
+                "--session-store-type=redis",
+            ),
+            (
+                "redis-sentinel-master-name",
+                text(&self.redis_sentinel_master_name),
+                redis && sentinel,
+                "--session-store-type=redis and --redis-use-sentinel",
+            ),
+            (
+                "redis-sentinel-connection-urls",
+                list(&self.redis_sentinel_connection_urls),
+                redis && sentinel,
+                "--session-store-type=redis and --redis-use-sentinel",
+            ),
+            (
+                "redis-sentinel-password",
+                text(&self.redis_sentinel_password),
+                redis && sentinel,
+                "--session-store-type=redis and --redis-use-sentinel",
+            ),
+            (
+                "redis-use-cluster",
+                cluster,
+                redis,
+                "--session-store-type=redis",
+            ),
+            (
+                "redis-cluster-connection-urls",
+                list(&self.redis_cluster_connection_urls),
+                redis && cluster,
+                "--session-store-type=redis and --redis-use-cluster",
+            ),
+        ];
+        for (what, set, effective, needs) in checks {
+            if set && !effective {
+                return Err(ConfigError::Invalid {
+                    what,
+                    reason: format!("has no effect without {needs}; remove it or set that"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The SSO these settings describe, with its session store (connecting to Redis when
@@ -375,6 +465,7 @@ impl TryFrom<SsoSettings> for SsoConfig {
 
     fn try_from(s: SsoSettings) -> Result<SsoConfig, ConfigError> {
         let invalid = |what, reason: String| ConfigError::Invalid { what, reason };
+        s.check_no_option_ignored()?;
         if let Some(p) = s.provider.as_deref()
             && p != "oidc"
         {
@@ -454,8 +545,15 @@ impl TryFrom<SsoSettings> for SsoConfig {
         if let Some(prefix) = s.proxy_prefix {
             config.proxy_prefix = prefix;
         }
-        if let Some(domains) = s.email_domains {
-            config.email_domains = domains;
+        // As oauth2-proxy: no --email-domain at all refuses to start; `*` allows everyone.
+        match s.email_domains {
+            Some(domains) if !domains.is_empty() => config.email_domains = domains,
+            _ => {
+                return Err(invalid(
+                    "email-domain",
+                    "is required: the e-mail domains allowed in, or * for every address".into(),
+                ));
+            }
         }
         if let Some(domains) = s.whitelist_domains {
             config.allowed_redirect_domains = domains;
@@ -533,102 +631,4 @@ impl TryFrom<SsoSettings> for SsoConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(
-            parse_go_duration("168h").unwrap(),
-            Duration::from_secs(168 * 3600)
-        );
-        assert_eq!(
-            parse_go_duration("1h30m").unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            parse_go_duration("168h0m0s").unwrap(),
-            Duration::from_secs(168 * 3600)
-        );
-        assert_eq!(
-            parse_go_duration("500ms").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        for bad in ["", "10", "5d", "h", "1x"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn an_oauth2_proxy_style_configuration_carries_over() {
-        let settings: SsoSettings = serde_json::from_value(serde_json::json!({
-            "provider": "oidc",
-            "oidc_issuer_url": "https://idaas.example.com/v2/x/app_1/oidc",
-            "client_id": "app_1", "client_secret": "s3cret",
-            "redirect_url": "https://gw.example.com/oauth2/callback",
-            "cookie_secret": "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
-            "cookie_name": "_sso", "cookie_expire": "12h", "cookie_refresh": "1h",
-            "cookie_samesite": "strict", "scope": "openid email",
-            "email_domains": ["example.com"], "whitelist_domains": [".example.com"],
-            "pass_access_token": true,
-        }))
-        .unwrap();
-        let config = SsoConfig::try_from(settings).unwrap();
-        assert_eq!(config.cookie.name, "_sso");
-        assert_eq!(config.cookie_expire, Duration::from_secs(12 * 3600));
-        assert_eq!(config.cookie_refresh, Duration::from_secs(3600));
-        assert_eq!(config.cookie.same_site, SameSitePolicy::Strict);
-        assert!(config.cookie.secure);
-        assert_eq!(config.scopes, ["openid", "email"]);
-        assert_eq!(
-            config.headers.access_token.as_deref(),
-            Some("x-forwarded-access-token")
-        );
-    }
-
-    #[test]
-    fn bad_settings_name_the_option() {
-        let base = serde_json::json!({
-            "oidc_issuer_url": "https://op", "client_id": "c", "redirect_url": "https://a/cb",
-            "cookie_secret": "q1dRp0KYQ3lPZ6sS8gGk3R0w5h6f9T2aJmQe1vXcB7U=",
-        });
-        let with = |k: &str, v: serde_json::Value| {
-            let mut s = base.clone();
-            s[k] = v;
-            serde_json::from_value::<SsoSettings>(s)
-                .map_err(|e| e.to_string())
-                .and_then(|s| SsoConfig::try_from(s).map_err(|e| e.to_string()))
-        };
-        assert!(
-            with("cookie_secret", "short".into())
-                .unwrap_err()
-                .contains("cookie-secret")
-        );
-        assert!(
-            with("cookie_expire", "7d".into())
-                .unwrap_err()
-                .contains("cookie-expire")
-        );
-        assert!(
-            with("cookie_samesite", "sideways".into())
-                .unwrap_err()
-                .contains("cookie-samesite")
-        );
-        assert!(
-            with("provider", "github".into())
-                .unwrap_err()
-                .contains("provider")
-        );
-        assert!(
-            with("redirect_url", "/relative".into())
-                .unwrap_err()
-                .contains("redirect-url")
-        );
-        assert!(
-            with("cookie_secure_typo", true.into())
-                .unwrap_err()
-                .contains("unknown field")
-        );
-    }
-}
+mod tests;

@@ -270,8 +270,8 @@ const ENV: &[(&str, &str)] = &[
         "OAUTH2_PROXY_PROVIDER_LOGOUT_URL",
         "https://idaas.example.com/logout",
     ),
-    // Not the SSO layer's: left alone.
-    ("OAUTH2_PROXY_HTTP_ADDRESS", "0.0.0.0:4180"),
+    // Kubernetes' link for a Service named oauth2-proxy: not an option.
+    ("OAUTH2_PROXY_SERVICE_HOST", "10.0.0.1"),
     ("HOME", "/root"),
 ];
 
@@ -323,6 +323,12 @@ fn bad_settings_are_refused_naming_the_option() {
     assert!(msg(env(("OAUTH2_PROXY_SKIP_AUTH_ROUTES", "GET=("))).contains("skip-auth-route"));
     assert!(msg(env(("OAUTH2_PROXY_MATCH_MODE", "sometimes"))).contains("match-mode"));
     assert!(msg(env(("OAUTH2_PROXY_COOKIE_DOMAINS", "a.com,b.com"))).contains("cookie-domain"));
+    // An option the SSO layer does not have is refused, never ignored: with oauth2-proxy
+    // it would restrict who gets in. A program with options of its own takes them out.
+    for unknown in ["OAUTH2_PROXY_ALLOWED_GROUPS", "OAUTH2_PROXY_HTTP_ADDRESS"] {
+        let e = msg(env((unknown, "x")));
+        assert!(e.contains(&format!("unknown option {unknown}")), "{e}");
+    }
     assert!(
         SsoSettings::from_env_vars(ENV.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
             .is_ok()

@@ -29,6 +29,7 @@ fn settings(extra: &[(&str, &str)]) -> SsoSettings {
             "http://127.0.0.1:8080/oauth2/callback",
         ),
         ("OAUTH2_PROXY_COOKIE_SECRET", SECRET),
+        ("OAUTH2_PROXY_EMAIL_DOMAINS", "*"),
     ];
     SsoSettings::from_env_vars(
         base.iter()

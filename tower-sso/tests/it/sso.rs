@@ -642,6 +642,49 @@ async fn back_channel_logout_ends_the_session_it_names() {
     );
 }
 
+/// A request body that sends its first bytes and then nothing, never ending.
+struct Trickle(bool);
+
+impl http_body::Body for Trickle {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if std::mem::replace(&mut self.0, true) {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from_static(
+            b"logout_token=eyJ",
+        )))))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_back_channel_logout_body_that_never_ends_gets_408_not_a_held_connection() {
+    use tower::ServiceExt as _;
+    let op = DevProvider::new(ISS);
+    let svc = SsoLayer::new(Sso::new(config(&op)).unwrap()).layer(tower::service_fn(
+        |_: http::Request<Trickle>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::new(),
+            )))
+        },
+    ));
+    let request = http::Request::post("http://127.0.0.1:8080/oauth2/backchannel_logout")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Trickle(false))
+        .unwrap();
+    // Paused time: the wait below costs nothing real.
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(600), svc.oneshot(request))
+        .await
+        .expect("answered, not waiting for the body forever")
+        .unwrap();
+    assert_eq!(answer.status(), 408);
+}
+
 #[tokio::test]
 async fn skip_jwt_bearer_tokens_lets_verified_bearers_through_and_refuses_others() {
     use oidc_core::testing::mint;
@@ -717,6 +760,87 @@ async fn skip_jwt_bearer_tokens_lets_verified_bearers_through_and_refuses_others
             "{why}: the token is not echoed"
         );
     }
+}
+
+/// The development provider, with every call to `down` (an issuer that cannot be
+/// reached) counted and refused.
+#[derive(Debug)]
+struct Unreachable {
+    provider: DevProvider,
+    down: &'static str,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl oidc_core::http::HttpClient for Unreachable {
+    fn execute(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> oidc_core::http::BoxFuture<'_, Result<http::Response<Vec<u8>>, oidc_core::http::HttpError>>
+    {
+        let url = request.uri().to_string();
+        if !url.starts_with(self.down) {
+            return self.provider.execute(request);
+        }
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            Err(oidc_core::http::HttpError::Connect {
+                url,
+                reason: "connection refused".into(),
+            })
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_extra_issuer_is_retried_with_backoff_not_on_every_request() {
+    use oidc_core::testing::mint;
+    let op = DevProvider::new(ISS);
+    let other = "https://other.example.com";
+    let http = Arc::new(Unreachable {
+        provider: op.clone(),
+        down: other,
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let mut config = config(&op).http(http.clone());
+    config.skip_jwt_bearer_tokens = true;
+    config.extra_jwt_issuers = vec![(other.to_owned(), "api".to_owned())];
+    let mut svc = service(config);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |iss: &str, aud: &str| {
+        let claims = serde_json::json!({"iss": iss, "aud": aud, "sub": "svc-1", "iat": now, "exp": now + 3600});
+        format!("Bearer {}", mint(&op.signing_key(), claims))
+    };
+    let calls = || http.calls.load(std::sync::atomic::Ordering::Relaxed);
+    let mut caller = Browser::default();
+    let mut send = async |authorization: &str| {
+        caller
+            .send(&mut svc, "GET", "/api", &[("authorization", authorization)])
+            .await
+            .status
+    };
+    // A flood of tokens from the unreachable issuer: one discovery attempt, not one each.
+    for _ in 0..20 {
+        assert_eq!(send(&token(other, "api")).await, 401);
+    }
+    assert_eq!(calls(), 1, "one attempt until the backoff has passed");
+    // Meanwhile the provider's own tokens verify.
+    assert_eq!(send(&token(ISS, "dev-client")).await, 200);
+    // After the backoff (1 s, then 2 s, ...), one more attempt each time.
+    tokio::time::advance(std::time::Duration::from_millis(1100)).await;
+    for _ in 0..5 {
+        assert_eq!(send(&token(other, "api")).await, 401);
+    }
+    assert_eq!(calls(), 2);
+    tokio::time::advance(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(send(&token(other, "api")).await, 401);
+    assert_eq!(calls(), 2, "the second wait is 2 s");
+    tokio::time::advance(std::time::Duration::from_secs(1)).await;
+    assert_eq!(send(&token(other, "api")).await, 401);
+    assert_eq!(calls(), 3);
 }
 
 #[tokio::test]
