@@ -147,6 +147,15 @@ fn lint_policy(p: &AuthorizationPolicy, out: &mut Vec<LintWarning>) {
                 ),
             });
         }
+        for (j, condition) in rule.when.iter().flatten().enumerate() {
+            if let Some(warning) = repeated_header_warning(action, condition) {
+                out.push(LintWarning {
+                    object: object.clone(),
+                    field: format!("{at}.when[{j}]"),
+                    warning,
+                });
+            }
+        }
         for (j, op) in rule
             .to
             .iter()
@@ -209,6 +218,28 @@ fn only_negative(rule: &Rule) -> bool {
         .map(|(name, _)| name.starts_with("not"))
         .collect();
     !set.is_empty() && set.iter().all(|negative| *negative)
+}
+
+/// A header condition a client can step around by sending the header twice: the values
+/// are matched joined with `,` (Istio's documented semantics, which the authz-check
+/// contract keeps), so `x-role: user` + `x-role: admin` reads `user,admin`. That misses a
+/// DENY's `values` and satisfies an ALLOW's `notValues` (Envoy's CVE-2026-26308).
+fn repeated_header_warning(action: Action, c: &crate::model::Condition) -> Option<String> {
+    let name = c.key.strip_prefix("request.headers[")?.strip_suffix(']')?;
+    let (field, list) = match action {
+        Action::DENY => ("values", c.values.as_ref()),
+        Action::ALLOW => ("notValues", c.not_values.as_ref()),
+        _ => return None,
+    };
+    let value = list?.iter().find(|v| !v.is_empty() && v.as_str() != "*")?;
+    let also = if value.contains('*') {
+        String::new()
+    } else {
+        format!("also list \"*,{value}\" and \"{value},*\", or ")
+    };
+    Some(format!(
+        "a client that sends {name} twice is matched on its values joined with ',' (\"other,{value}\"), which these {field} do not match, so it steps around this {action:?} rule (Envoy CVE-2026-26308); {also}refuse a repeated {name} in front of the policy ({DOC_NORM})"
+    ))
 }
 
 fn host_has_port(host: &str) -> bool {

@@ -122,9 +122,11 @@ enum Piece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PathTemplate(Vec<Piece>);
 
-/// Characters `{*}` and `{**}` accept (RFC 3986 pchar without `=` and `*`, as Envoy).
+/// Characters `{*}` and `{**}` accept: every RFC 3986 pchar, `=` and `*` included, as
+/// Envoy since its fix for CVE-2025-46821 (before it, `*` was left out, so a DENY on
+/// `/admin/{**}` missed `/admin/*x`; Envoy's literal set has had `=` for longer).
 fn is_pchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()+,;:@".contains(&b)
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b)
 }
 
 impl PathTemplate {
@@ -239,7 +241,10 @@ mod tests {
         // The API doc says `/foo/{**}/` matches `/foo/bar/baz.txt`; Envoy's regex needs the
         // trailing slash, and we follow Envoy.
         assert!(!t("/foo/{**}/", "/foo/bar/baz.txt") && t("/foo/{**}/", "/foo/bar/baz/"));
-        assert!(!t("/{*}", "/a=b"), "= is not a pchar for Envoy");
+        assert!(
+            t("/{*}", "/a=b") && t("/{*}", "/*"),
+            "= and * are pchars for Envoy"
+        );
         assert!(t("/{*}/x", "/a%20b/x"));
     }
 }

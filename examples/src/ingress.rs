@@ -8,6 +8,10 @@
 //!   -Uri/-Server`, `X-Original-URL`, `X-Rewrite-URL` are written by whoever sent the
 //!   request: they are believed only from a peer in `--trusted-proxy-ip` (with
 //!   `--reverse-proxy`), and dropped otherwise.
+//! - `x-envoy-*` headers are Envoy's instructions between hops it trusts (retries,
+//!   timeouts, `x-envoy-original-path`, `x-envoy-internal`): the sidecars behind the
+//!   gateway treat its private address as internal and would obey a client's copy
+//!   (Envoy's CVE-2024-45806). They are kept from a trusted proxy only.
 //! - The identity headers (the SSO layer's, `X-Auth-Request-*`, the policies' JWT output
 //!   headers) are only ever written by us: a client's copy is dropped under any spelling.
 //! - `Connection` and the headers it names describe the client's own hop: they are
@@ -45,6 +49,10 @@ const FORWARDING: [&str; 5] = [
 /// Every `X-Forwarded-*` header (`-For`, `-Proto`, `-Host`, `-Port`, `-Prefix`, `-Uri`,
 /// `-Server`, ...).
 const FORWARDING_PREFIX: &str = "x-forwarded-";
+
+/// Envoy's hop-to-hop instructions (`x-envoy-internal`, `x-envoy-original-path`,
+/// `x-envoy-retry-on`, `x-envoy-upstream-rq-timeout-ms`, `x-envoy-external-address`, ...).
+const ENVOY_PREFIX: &str = "x-envoy-";
 
 /// Whether the request came through a trusted proxy, for the reverse proxy: its
 /// forwarding headers are extended, else replaced.
@@ -180,13 +188,15 @@ fn consume_hop_by_hop(headers: &mut HeaderMap) -> bool {
     websocket
 }
 
-/// Drops every forwarding header, under any spelling.
+/// Drops every forwarding header and every `x-envoy-*` header, under any spelling.
 fn strip_forwarding(headers: &mut HeaderMap) {
     let drop: Vec<HeaderName> = headers
         .keys()
         .filter(|n| {
             let n = n.as_str();
-            has_prefix(n, FORWARDING_PREFIX) || FORWARDING.iter().any(|f| same_name(n, f))
+            has_prefix(n, FORWARDING_PREFIX)
+                || has_prefix(n, ENVOY_PREFIX)
+                || FORWARDING.iter().any(|f| same_name(n, f))
         })
         .cloned()
         .collect();

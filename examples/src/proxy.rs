@@ -103,36 +103,40 @@ impl Proxy {
         self
     }
 
+    /// Works on bytes: a `Cookie` value with a byte that is not text still has its pairs
+    /// read, so our cookie cannot ride upstream next to one (CVE-2023-28625's class:
+    /// odd `Cookie` headers are parsed, never skipped).
     fn remove_session_cookies(&self, headers: &mut HeaderMap) {
         let Some(ours) = self.session_cookie.as_deref() else {
             return;
         };
-        let is_ours = |pair: &str| {
-            let name = pair.split('=').next().unwrap_or("").trim();
-            name == ours
+        let is_ours = |pair: &[u8]| {
+            let name = pair
+                .split(|b| *b == b'=')
+                .next()
+                .unwrap_or(b"")
+                .trim_ascii();
+            name == ours.as_bytes()
                 || name
-                    .strip_prefix(ours)
-                    .is_some_and(|rest| rest.starts_with('_'))
+                    .strip_prefix(ours.as_bytes())
+                    .is_some_and(|rest| rest.starts_with(b"_"))
         };
         let cookies: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
-        if !cookies
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .any(is_ours)
-        {
+        let pairs = || {
+            cookies
+                .iter()
+                .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+                .map(<[u8]>::trim_ascii)
+        };
+        if !pairs().any(is_ours) {
             return;
         }
         headers.remove(header::COOKIE);
-        let kept: Vec<&str> = cookies
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .map(str::trim)
+        let kept: Vec<&[u8]> = pairs()
             .filter(|pair| !pair.is_empty() && !is_ours(pair))
             .collect();
         if !kept.is_empty()
-            && let Ok(v) = HeaderValue::try_from(kept.join("; "))
+            && let Ok(v) = HeaderValue::from_bytes(&kept.join(&b"; "[..]))
         {
             headers.insert(header::COOKIE, v);
         }

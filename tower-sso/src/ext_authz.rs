@@ -26,6 +26,7 @@ use oidc_core::http::SharedHttpClient;
 use url::Url;
 
 use crate::error::ConfigError;
+use crate::sso::headers::{has_prefix, same_name};
 use crate::sso::respond::{self, Body};
 
 /// A header-name pattern as Istio writes them: exact, `prefix*` or `*suffix`,
@@ -46,11 +47,19 @@ impl NamePattern {
         }
     }
 
-    /// As [`NamePattern::matches`], with `_` equal to `-` (how many upstreams read names).
+    /// The same match with `_` equal to `-`, as CGI-style servers read names: for the
+    /// client headers an answer's headers replace (oauth2-proxy's CVE-2025-64484).
     fn matches_any_spelling(&self, name: &str) -> bool {
-        let folded: String = name.replace('_', "-");
-        let pattern = NamePattern(self.0.replace('_', "-"));
-        pattern.matches(&folded)
+        let p = self.0.as_str();
+        if let Some(prefix) = p.strip_suffix('*') {
+            has_prefix(name, prefix)
+        } else if let Some(suffix) = p.strip_prefix('*') {
+            name.len() >= suffix.len()
+                && name.is_char_boundary(name.len() - suffix.len())
+                && same_name(&name[name.len() - suffix.len()..], suffix)
+        } else {
+            same_name(name, p)
+        }
     }
 }
 
@@ -368,9 +377,10 @@ impl ExtAuthzHttp {
     }
 
     /// Sets an allowing answer's `upstream` headers on the request, after removing every
-    /// client header that `headers_to_upstream_on_allow` names: a header the authorizer
-    /// did not set this time (no groups, say) cannot then be supplied by the client.
-    /// Knowingly stricter than Envoy, which keeps the client's copy.
+    /// client header that `headers_to_upstream_on_allow` names, under any spelling (`_`
+    /// for `-`): a header the authorizer did not set this time (no groups, say) cannot
+    /// then be supplied by the client. Knowingly stricter than Envoy, which keeps the
+    /// client's copy.
     pub fn apply_upstream(&self, headers: &mut HeaderMap, upstream: &HeaderMap) {
         let spoofable: Vec<HeaderName> = headers
             .keys()

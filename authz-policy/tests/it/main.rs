@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
+mod advisories;
 mod conformance;
 mod lint;
 mod props;

@@ -149,6 +149,21 @@ impl tower::Service<Request<Incoming>> for Front {
             if let Some(peer) = peer {
                 ingress.prepare(&mut req, peer);
             }
+            // Not a forward proxy: a CONNECT would open a tunnel to the upstream whose
+            // bytes no layer examines (Envoy's CVE-2025-64763 class).
+            if req.method() == http::Method::CONNECT {
+                gateway.counters.count("bad_request");
+                let mut refused = full(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "application/json",
+                    serde_json::json!({"error": "method_not_allowed", "message": "CONNECT is not proxied"}).to_string(),
+                );
+                refused.headers_mut().insert(
+                    header::ALLOW,
+                    HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+                );
+                return Ok(refused);
+            }
             let path = req.uri().path();
             let metrics_only = metrics == MetricsHere::Only;
             let metrics_here = match metrics {

@@ -329,3 +329,14 @@ pub(crate) async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+/// Sends raw bytes (end them with `Connection: close`) and returns everything the gateway
+/// answers until it closes the connection, lossily as text.
+pub(crate) async fn raw_answer(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -263,6 +263,19 @@ impl SsoConfig {
         {
             return invalid("cookie-name", "letters, digits, _ - . only");
         }
+        // The browser's rules for prefixed names (RFC 6265bis 4.1.3): a cookie that
+        // breaks them is never stored, and neither is its removal at sign-out.
+        if name.starts_with("__Secure-") && !self.cookie.secure {
+            return invalid("cookie-name", "a __Secure- name needs --cookie-secure");
+        }
+        if name.starts_with("__Host-")
+            && (!self.cookie.secure || self.cookie.domain.is_some() || self.cookie.path != "/")
+        {
+            return invalid(
+                "cookie-name",
+                "a __Host- name needs --cookie-secure, --cookie-path=/ and no --cookie-domain",
+            );
+        }
         if self.cookie.same_site == SameSitePolicy::None && !self.cookie.secure {
             return invalid("cookie-samesite", "none requires --cookie-secure");
         }

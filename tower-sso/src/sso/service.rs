@@ -574,11 +574,15 @@ impl Sso {
                 &serde_json::json!({"error": "invalid_request", "error_description": reason}),
             )
         };
-        let Some(token) = url::form_urlencoded::parse(form)
-            .find(|(k, _)| k == "logout_token")
-            .map(|(_, v)| v.into_owned())
-        else {
-            return bad("no logout_token".into());
+        // Exactly one: with two, which one a component reads is a guess (as
+        // mod_auth_openidc 2.4.20 refuses repeated protocol parameters).
+        let mut tokens = url::form_urlencoded::parse(form)
+            .filter(|(k, _)| k == "logout_token")
+            .map(|(_, v)| v.into_owned());
+        let token = match (tokens.next(), tokens.next()) {
+            (Some(token), None) => token,
+            (None, _) => return bad("no logout_token".into()),
+            (Some(_), Some(_)) => return bad("logout_token is repeated".into()),
         };
         let client = match self.client().await {
             Ok(c) => c,

@@ -18,7 +18,7 @@ use crate::browser::{Browser, app};
 const ISS: &str = crate::browser::DEV_ISSUER;
 
 /// Serves `svc` on a loopback port; counts the requests it gets.
-async fn serve<S>(svc: S) -> (String, Arc<AtomicUsize>)
+pub(crate) async fn serve<S>(svc: S) -> (String, Arc<AtomicUsize>)
 where
     S: tower::Service<
             http::Request<axum::body::Body>,
@@ -44,7 +44,7 @@ where
     (base, hits)
 }
 
-fn seed_000() -> Arc<PolicySet> {
+pub(crate) fn seed_000() -> Arc<PolicySet> {
     let path = format!(
         "{}/../authz-policy/tests/data/seeds/000-custom-oidc.yaml",
         env!("CARGO_MANIFEST_DIR")
@@ -53,7 +53,7 @@ fn seed_000() -> Arc<PolicySet> {
     Arc::new(PolicySet::from_yaml(&yaml, CompileOptions::default()).unwrap())
 }
 
-fn gateway() -> Workload {
+pub(crate) fn gateway() -> Workload {
     Workload::new("istio-system", [("istio", "ingressgateway")])
 }
 

@@ -94,14 +94,18 @@ fn chunk_name(name: &str, i: usize) -> String {
     format!("{name}_{i}")
 }
 
-/// The names in the request that belong to cookie `name`: `name` itself or `name_<n>`.
+/// The names in the request that belong to cookie `name`: `name` itself or `name_<n>`
+/// for a chunk index we may have set (below [`MAX_CHUNKS`], as we write it), so that
+/// removing them costs at most `MAX_CHUNKS + 1` lines whatever a client sends
+/// (mod_auth_openidc's CVE-2024-24814 was a chunk count taken from the client).
 pub fn present_names(headers: &HeaderMap, name: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (k, _) in pairs(headers) {
         let ours = k == name
             || k.strip_prefix(name)
                 .and_then(|r| r.strip_prefix('_'))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                .and_then(|n| n.parse::<usize>().ok().filter(|i| i.to_string() == n))
+                .is_some_and(|i| i < MAX_CHUNKS);
         if ours && !out.iter().any(|o| o == k) {
             out.push(k.to_owned());
         }
@@ -262,6 +266,14 @@ mod tests {
         let many: Vec<String> = (0..5000).map(|i| format!("_sso_{i}=a")).collect();
         h.insert(http::header::COOKIE, many.join("; ").parse().unwrap());
         assert_eq!(read(&h, "_sso").unwrap().len(), MAX_CHUNKS);
+        assert_eq!(present_names(&h, "_sso").len(), MAX_CHUNKS);
+        h.insert(
+            http::header::COOKIE,
+            "_sso_01=a; _sso_+1=a; _sso_99999999999999999999999=a; _sso_16=a; _sso_15=a"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(present_names(&h, "_sso"), ["_sso_15"]);
     }
 
     proptest! {
