@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use common::world::{Idp, Running, client, login, raw_answer, start_gateway};
+use common::world::{Idp, Running, client, get_json, login, raw_answer, start_gateway};
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
@@ -94,17 +94,9 @@ impl Upstream {
 /// `GET url` as an API client (JSON, no cookie) with `headers`: the status and the JSON
 /// body (or the text).
 async fn get(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = client().get(url).header("accept", "application/json");
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let mut all = vec![("accept", "application/json")];
+    all.extend_from_slice(headers);
+    get_json(&client(), url, &all).await
 }
 
 /// A raw HTTP/1.1 request to `gw` for `target` with `headers` (each `Name: value\r\n`),

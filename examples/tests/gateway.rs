@@ -7,22 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::world::{Idp, client, login, raw_status, start_gateway, start_upstream};
+use common::world::{Idp, client, get_json, login, raw_status, start_gateway, start_upstream};
 use serde_json::{Value, json};
-
-async fn get_json(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = client.get(url);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 #[tokio::test]
 async fn the_proxy_forwards_with_forwarding_headers_and_without_hop_by_hop_or_spoofed_ones() {

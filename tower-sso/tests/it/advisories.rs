@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use oidc_core::testing::{DevProvider, mint};
 use tower::Layer as _;
-use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
+use tower_sso::sso::Sso;
 use tower_sso::{AuthorizationLayer, CustomProvider, ExtAuthzHttp};
 
 use crate::browser::{Browser, app};
@@ -15,15 +15,7 @@ use crate::sso::{id_token_claims, logout_token, post_logout, unix_now};
 
 const ISS: &str = crate::browser::DEV_ISSUER;
 
-fn service(
-    config: SsoConfig,
-) -> impl tower::Service<
-    http::Request<http_body_util::Full<bytes::Bytes>>,
-    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
-    Error = std::convert::Infallible,
-> + Clone {
-    SsoLayer::new(Sso::new(config).unwrap()).layer(tower::service_fn(app))
-}
+use crate::browser::sso_app as service;
 
 /// GHSA-wcvh-g65p-v576 (mod_auth_openidc 2.4.20): locally validated JWT access tokens were
 /// checked for their signature only: no `aud`, no `iss`, and `exp` optional, so a token

@@ -318,3 +318,15 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
         self.clone()
     }
 }
+
+/// The SSO middleware for `config` in front of [`app`].
+pub(crate) fn sso_app(
+    config: tower_sso::SsoConfig,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
+    Error = Infallible,
+> + Clone {
+    use tower::Layer as _;
+    tower_sso::SsoLayer::new(tower_sso::Sso::new(config).unwrap()).layer(tower::service_fn(app))
+}

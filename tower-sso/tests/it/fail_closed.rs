@@ -9,22 +9,14 @@ use http_body_util::Full;
 use oidc_core::testing::{DevProvider, DevUser, mint};
 use tower::{Layer as _, ServiceExt as _};
 use tower_sso::sso::rules::{MatchRules, PathRule};
-use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
+use tower_sso::sso::{Sso, SsoLayer};
 use tower_sso::{AuthorizationLayer, JwtAuthLayer};
 
 use crate::browser::{Browser, app};
 
 const ISS: &str = crate::browser::DEV_ISSUER;
 
-fn service(
-    config: SsoConfig,
-) -> impl tower::Service<
-    http::Request<Full<Bytes>>,
-    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
-    Error = std::convert::Infallible,
-> + Clone {
-    SsoLayer::new(Sso::new(config).unwrap()).layer(tower::service_fn(app))
-}
+use crate::browser::sso_app as service;
 
 fn now() -> u64 {
     std::time::SystemTime::now()

@@ -7,7 +7,7 @@ use tower::Layer as _;
 use tower_sso::sso::rules::{MatchRules, PathRule};
 use tower_sso::sso::{Sso, SsoConfig, SsoLayer};
 
-use crate::browser::{Browser, Slow, app, concurrently};
+use crate::browser::{Browser, Slow, concurrently};
 
 const ISS: &str = crate::browser::DEV_ISSUER;
 
@@ -15,15 +15,7 @@ fn config(op: &DevProvider) -> SsoConfig {
     crate::browser::dev_config(op)
 }
 
-fn service(
-    config: SsoConfig,
-) -> impl tower::Service<
-    http::Request<http_body_util::Full<bytes::Bytes>>,
-    Response = http::Response<impl http_body::Body<Error = impl std::fmt::Debug>>,
-    Error = std::convert::Infallible,
-> + Clone {
-    SsoLayer::new(Sso::new(config).unwrap()).layer(tower::service_fn(app))
-}
+use crate::browser::sso_app as service;
 
 #[tokio::test]
 async fn a_browser_logs_in_and_the_app_sees_the_identity() {
