@@ -88,14 +88,22 @@ impl Ingress {
     /// consumed, forwarding headers kept only from a trusted proxy, identity headers
     /// dropped; the peer ([`ClientAddr`]), the original client behind trusted proxies
     /// ([`RemoteAddr`]), [`TrustedHop`] and [`WebSocketUpgrade`] in its extensions.
-    pub fn prepare<B>(&self, req: &mut Request<B>, peer: SocketAddr) {
+    ///
+    /// `Err` (answer 400) for a request whose target host is ambiguous: two `Host`
+    /// headers, or a `Host` that differs from the authority of the request target. Policies
+    /// would read one and an upstream might serve the other.
+    pub fn prepare<B>(&self, req: &mut Request<B>, peer: SocketAddr) -> Result<(), Ambiguous> {
+        one_host(req)?;
         let websocket = consume_hop_by_hop(req.headers_mut());
         let headers = req.headers_mut();
         let trusted = self.trusts(peer.ip());
         let remote = if trusted {
+            // Even from a trusted proxy, a forwarding header under another spelling
+            // (`X_Forwarded_For`) is not the one we read, and an upstream could.
+            strip_forwarding(headers, |n| n.contains('_'));
             self.original_client(headers, peer.ip())
         } else {
-            strip_forwarding(headers);
+            strip_forwarding(headers, |_| true);
             canonical(peer.ip())
         };
         self.own.strip(headers);
@@ -109,6 +117,7 @@ impl Ingress {
         if websocket {
             extensions.insert(WebSocketUpgrade);
         }
+        Ok(())
     }
 
     /// The original client behind a trusted `peer`: `X-Forwarded-For` read from the right,
@@ -157,6 +166,28 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The request's target host is ambiguous (answered 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ambiguous(pub &'static str);
+
+/// At most one `Host`, equal (ASCII case ignored) to the target's authority when the
+/// target has one (absolute form, HTTP/2 `:authority`).
+fn one_host<B>(req: &Request<B>) -> Result<(), Ambiguous> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(Ambiguous("more than one Host header"));
+    }
+    if let (Some(host), Some(authority)) = (host, req.uri().authority())
+        && !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+    {
+        return Err(Ambiguous("the Host header differs from the request target"));
+    }
+    Ok(())
+}
+
 /// Removes the hop-by-hop headers and those the client's `Connection` names; true when
 /// the client asked for a WebSocket upgrade.
 fn consume_hop_by_hop(headers: &mut HeaderMap) -> bool {
@@ -188,15 +219,17 @@ fn consume_hop_by_hop(headers: &mut HeaderMap) -> bool {
     websocket
 }
 
-/// Drops every forwarding header and every `x-envoy-*` header, under any spelling.
-fn strip_forwarding(headers: &mut HeaderMap) {
+/// Drops the forwarding and `x-envoy-*` headers (under any spelling) whose name `also`
+/// accepts.
+fn strip_forwarding(headers: &mut HeaderMap, also: impl Fn(&str) -> bool) {
     let drop: Vec<HeaderName> = headers
         .keys()
         .filter(|n| {
             let n = n.as_str();
-            has_prefix(n, FORWARDING_PREFIX)
+            (has_prefix(n, FORWARDING_PREFIX)
                 || has_prefix(n, ENVOY_PREFIX)
-                || FORWARDING.iter().any(|f| same_name(n, f))
+                || FORWARDING.iter().any(|f| same_name(n, f)))
+                && also(n)
         })
         .cloned()
         .collect();

@@ -1418,3 +1418,68 @@ async fn http2_has_the_same_head_limit_as_http1_and_bounded_streams() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_check_answer_for_a_session_always_carries_authorization() {
+    // Without --pass-authorization-header the session forwards no token; an allow without
+    // Authorization would let Envoy keep a client's forged one next to the session's
+    // identity headers.
+    let idp = Idp::start().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"set_xauthrequest": true}),
+    )
+    .await;
+    let client = client();
+    let cookie = login(&client, &gw.url, &idp.provider, "alice").await;
+    let forged = "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.x";
+    for path in ["/app", "/oauth2/userinfo"] {
+        let answer = client
+            .get(format!("{}{path}", gw.url))
+            .header("cookie", &cookie)
+            .header("authorization", forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        let values: Vec<_> = answer.headers().get_all("authorization").iter().collect();
+        assert_eq!(
+            values,
+            [""],
+            "{path}: an empty Authorization replaces the client's"
+        );
+    }
+    // A public route: the client's own Authorization is its business.
+    let public = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"skip_auth_routes": ["^/public/"]}),
+    )
+    .await;
+    let answer = client
+        .get(format!("{}/public/x", public.url))
+        .header("authorization", "Bearer mine")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["authorization"], "Bearer mine");
+}
+
+#[tokio::test]
+async fn an_ambiguous_host_is_a_400_before_any_policy() {
+    // Two Host headers: a policy would read one and the upstream might serve the other.
+    let idp = Idp::start().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"skip_auth_routes": [".*"]}),
+    )
+    .await;
+    let two = b"GET /x HTTP/1.1\r\nHost: public.example.com\r\nHost: admin.example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_status(gw.addr, two).await, 400);
+    let differs = b"GET http://admin.example.com/x HTTP/1.1\r\nHost: public.example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_status(gw.addr, differs).await, 400);
+    let one = b"GET /x HTTP/1.1\r\nHost: public.example.com\r\nConnection: close\r\n\r\n";
+    assert_eq!(raw_status(gw.addr, one).await, 200);
+}

@@ -504,7 +504,15 @@ impl<B> tower::Service<http::Request<B>> for IdentityEcho {
         let mut response = Response::new(Full::new(Bytes::new()));
         for name in self.names.iter() {
             let mut values = req.headers().get_all(name).iter().peekable();
-            if values.peek().is_none() && name != http::header::AUTHORIZATION {
+            // Authorization is ours to answer when a session authenticated the request:
+            // the SSO layer removed the client's, and an answer without one would let
+            // Envoy keep it. Otherwise it is the client's own (a public route).
+            let ours = name != http::header::AUTHORIZATION
+                || req
+                    .extensions()
+                    .get::<crate::sso::session::SessionUser>()
+                    .is_some();
+            if values.peek().is_none() && ours {
                 // Envoy keeps a client's copy of a header the answer does not carry: an
                 // empty value replaces it (a user with no groups sends none of their own).
                 response

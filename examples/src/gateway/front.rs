@@ -146,8 +146,15 @@ impl tower::Service<Request<Incoming>> for Front {
             // Before anything reads the request: whom to believe, and what a client may
             // not send. A server without a peer address (none here) sees the client as
             // unknown, and address rules then do not match.
-            if let Some(peer) = peer {
-                ingress.prepare(&mut req, peer);
+            if let Some(peer) = peer
+                && let Err(ambiguous) = ingress.prepare(&mut req, peer)
+            {
+                gateway.counters.count("bad_request");
+                return Ok(full(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    serde_json::json!({"error": "bad_request", "message": ambiguous.0}).to_string(),
+                ));
             }
             // Not a forward proxy: a CONNECT would open a tunnel to the upstream whose
             // bytes no layer examines (Envoy's CVE-2025-64763 class).
@@ -226,6 +233,14 @@ impl tower::Service<Request<Incoming>> for Front {
             {
                 // A 2xx answer lets the request through with the client's own copy of any
                 // header the answer does not carry: carry them all.
+                // The SSO layer's own 2xx answers (/oauth2/userinfo, say) are allows too:
+                // a client's Authorization must not ride on them.
+                if response.extensions().get::<FromUpstream>().is_none() {
+                    response
+                        .headers_mut()
+                        .entry(header::AUTHORIZATION)
+                        .or_insert(HeaderValue::from_static(""));
+                }
                 for name in names.iter() {
                     if !response.headers().contains_key(name) {
                         response

@@ -45,7 +45,7 @@ fn an_untrusted_client_cannot_claim_an_address_or_any_forwarding_header() {
         ("x-rewrite-url", "/admin"),
         ("x-kept", "1"),
     ]);
-    ingress.prepare(&mut req, peer("203.0.113.7"));
+    ingress.prepare(&mut req, peer("203.0.113.7")).unwrap();
     let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
     assert_eq!(names, ["x-kept"]);
     assert_eq!(remote(&req), "203.0.113.7".parse::<IpAddr>().unwrap());
@@ -68,7 +68,7 @@ fn behind_trusted_proxies_the_client_is_the_first_untrusted_hop_from_the_right()
         ("x-forwarded-for", "10.1.1.1"),
         ("x-forwarded-proto", "https"),
     ]);
-    ingress.prepare(&mut req, peer("10.2.2.2"));
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
     assert_eq!(remote(&req), "198.51.100.4".parse::<IpAddr>().unwrap());
     assert_eq!(req.headers()["x-forwarded-proto"], "https");
     assert_eq!(
@@ -78,17 +78,17 @@ fn behind_trusted_proxies_the_client_is_the_first_untrusted_hop_from_the_right()
 
     // The same headers from an untrusted peer: the peer is the client.
     let mut req = request(&[("x-forwarded-for", "198.51.100.4")]);
-    ingress.prepare(&mut req, peer("192.0.2.1"));
+    ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
     assert_eq!(remote(&req), "192.0.2.1".parse::<IpAddr>().unwrap());
 
     // Garbage stops the walk at the last hop we believe.
     let mut req = request(&[("x-forwarded-for", "1.2.3.4, nonsense, 10.1.1.1")]);
-    ingress.prepare(&mut req, peer("10.2.2.2"));
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
     assert_eq!(remote(&req), "10.1.1.1".parse::<IpAddr>().unwrap());
 
     // A chain of trusted hops only: the leftmost.
     let mut req = request(&[("x-forwarded-for", "[::ffff:10.3.3.3], 10.1.1.1:8080")]);
-    ingress.prepare(&mut req, peer("10.2.2.2"));
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
     assert_eq!(remote(&req), "10.3.3.3".parse::<IpAddr>().unwrap());
 }
 
@@ -102,7 +102,7 @@ fn identity_headers_are_dropped_under_any_spelling_even_from_trusted_proxies() {
         ("x_auth_request_user", "mallory"),
         ("x-forwarded-for", "198.51.100.4"),
     ]);
-    ingress.prepare(&mut req, peer("127.0.0.1"));
+    ingress.prepare(&mut req, peer("127.0.0.1")).unwrap();
     let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
     assert_eq!(names, ["x-forwarded-for"]);
 }
@@ -117,7 +117,7 @@ fn connection_names_are_consumed_at_ingress_and_only_websocket_upgrades() {
         ("te", "trailers"),
         ("authorization", "Bearer a.b.c"),
     ]);
-    ingress.prepare(&mut req, peer("192.0.2.1"));
+    ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
     let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
     assert_eq!(names, ["authorization"]);
     assert!(req.extensions().get::<WebSocketUpgrade>().is_some());
@@ -128,7 +128,7 @@ fn connection_names_are_consumed_at_ingress_and_only_websocket_upgrades() {
         ("keep-alive", "websocket"),
     ] {
         let mut req = request(&[("connection", connection), ("upgrade", upgrade)]);
-        ingress.prepare(&mut req, peer("192.0.2.1"));
+        ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
         assert!(
             req.extensions().get::<WebSocketUpgrade>().is_none(),
             "{connection} / {upgrade}"
@@ -145,6 +145,39 @@ fn a_connection_value_that_is_not_text_still_names_what_it_can() {
         header::CONNECTION,
         HeaderValue::from_bytes(b"x-hop, \xff").unwrap(),
     );
-    ingress.prepare(&mut req, peer("192.0.2.1"));
+    ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
     assert!(req.headers().is_empty());
+}
+
+#[test]
+fn an_ambiguous_host_is_refused() {
+    let ingress = ingress(&[]);
+    let mut two = request(&[
+        ("host", "public.example.com"),
+        ("host", "admin.example.com"),
+    ]);
+    assert!(ingress.prepare(&mut two, peer("192.0.2.1")).is_err());
+    let mut differs = Request::get("http://admin.example.com/x")
+        .header("host", "public.example.com")
+        .body(())
+        .unwrap();
+    assert!(ingress.prepare(&mut differs, peer("192.0.2.1")).is_err());
+    let mut same = Request::get("http://Public.example.com/x")
+        .header("host", "public.example.com")
+        .body(())
+        .unwrap();
+    assert!(ingress.prepare(&mut same, peer("192.0.2.1")).is_ok());
+}
+
+#[test]
+fn a_trusted_proxy_still_cannot_send_another_spelling_of_a_forwarding_header() {
+    let ingress = ingress(&["10.0.0.0/8"]);
+    let mut req = request(&[
+        ("x-forwarded-for", "198.51.100.4"),
+        ("x_forwarded_for", "1.1.1.1"),
+        ("x_real_ip", "1.1.1.1"),
+    ]);
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
+    let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    assert_eq!(names, ["x-forwarded-for"]);
 }

@@ -102,11 +102,13 @@ impl Claims {
             sid: protocol_string(&all, "sid")?,
             tid: protocol_string(&all, "tid")?,
             email: profile_string(&all, "email"),
+            // Present and anything but true (or the string "true" some providers send)
+            // is unverified: "FALSE", 0 or null never pass as "not said".
             email_verified: match all.get("email_verified") {
+                None => None,
                 Some(Value::Bool(b)) => Some(*b),
-                Some(Value::String(s)) if s == "true" => Some(true),
-                Some(Value::String(s)) if s == "false" => Some(false),
-                _ => None,
+                Some(Value::String(s)) => Some(s == "true"),
+                Some(_) => Some(false),
             },
             name: profile_string(&all, "name"),
             preferred_username: profile_string(&all, "preferred_username"),

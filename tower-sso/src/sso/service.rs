@@ -522,13 +522,12 @@ impl Sso {
         metrics::counter!("sso_logouts_total", "kind" => "sign_out").increment(1);
         let session = self.inner.store.load(&req.headers).await;
         let cookies = self.inner.store.clear(&req.headers).await;
-        // A store that keeps sessions just deleted this one. A cookie session lives on in
-        // every copy of the cookie: its id is deny-listed until it would have ended (with
-        // the list full, every session created until now ends instead: fail closed).
+        // A cookie session lives on in every copy of the cookie, and a store that keeps
+        // sessions may have failed to delete this one (a failover, a timeout): either way
+        // its id is deny-listed until it would have ended (with the list full, every
+        // session created until now ends instead: fail closed).
         let now = self.now();
-        if !self.inner.store.keeps_sessions()
-            && let Some(s) = session.as_deref().filter(|s| self.is_live(s, now))
-        {
+        if let Some(s) = session.as_deref().filter(|s| self.is_live(s, now)) {
             let _listed = self
                 .inner
                 .logouts

@@ -454,7 +454,11 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "ms" => 0.001,
             other => return Err(format!("{text:?}: unknown unit {other:?}")),
         };
-        total += Duration::from_secs_f64(value * seconds);
+        let part = Duration::try_from_secs_f64(value * seconds)
+            .map_err(|_| format!("{text:?}: out of range"))?;
+        total = total
+            .checked_add(part)
+            .ok_or_else(|| format!("{text:?}: out of range"))?;
         rest = next;
     }
     Ok(total)

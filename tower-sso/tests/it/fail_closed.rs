@@ -327,3 +327,36 @@ async fn the_auth_endpoint_answers_every_identity_header_empty_when_the_user_has
     }
     assert_eq!(h["x-forwarded-groups"], "");
 }
+
+#[tokio::test]
+async fn an_email_verified_that_is_not_true_is_unverified() {
+    // "FALSE", 0 or null are not "the provider did not say": the address is unverified.
+    let op = DevProvider::new(ISS);
+    let mut config = crate::browser::dev_config(&op);
+    config.skip_jwt_bearer_tokens = true;
+    config.email_domains = vec!["example.com".into()];
+    let mut svc = service(config);
+    for (verified, status) in [
+        (serde_json::json!("FALSE"), 403),
+        (serde_json::json!("no"), 403),
+        (serde_json::json!(0), 403),
+        (serde_json::Value::Null, 403),
+        (serde_json::json!("true"), 200),
+        (serde_json::json!(true), 200),
+    ] {
+        let token = mint(
+            &op.signing_key(),
+            serde_json::json!({"iss": ISS, "aud": "dev-client", "sub": "m", "email": "ceo@example.com",
+                               "email_verified": verified, "iat": now(), "exp": now() + 300}),
+        );
+        let answer = Browser::default()
+            .send(
+                &mut svc,
+                "GET",
+                "/api",
+                &[("authorization", &format!("Bearer {token}"))],
+            )
+            .await;
+        assert_eq!(answer.status, status, "{verified}: {}", answer.body);
+    }
+}

@@ -446,3 +446,26 @@ async fn saving_a_refreshed_session_never_recreates_a_deleted_one() {
     assert!(store.load_by_id(&session.id).await.is_none());
     assert!(store.load(&headers).await.is_none());
 }
+
+/// A sign-out whose Redis DEL fails (a failover, a timeout; here DEL is renamed away)
+/// still ends the session: its id is deny-listed, so a copy of the cookie is worthless.
+#[tokio::test]
+async fn a_sign_out_whose_delete_fails_still_ends_the_session() {
+    let redis = RedisServer::start_with(None, &["--rename-command", "DEL", ""]);
+    let op = DevProvider::new(ISS);
+    let mut svc = instance_on(
+        crate::browser::dev_config(&op),
+        RedisTopology::Single(redis.url()),
+    )
+    .await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.visit(&mut svc, &op, "/", "alice").await.status, 200);
+    let stolen = browser.clone();
+    let out = browser.send(&mut svc, "GET", "/oauth2/sign_out", &[]).await;
+    assert_eq!(out.status, 302);
+    let mut replay = stolen;
+    let after = replay
+        .send(&mut svc, "GET", "/api", &[("accept", "application/json")])
+        .await;
+    assert_eq!(after.status, 401, "the signed-out session is over");
+}

@@ -113,12 +113,14 @@ pub fn present_names(headers: &HeaderMap, name: &str) -> Vec<String> {
     out
 }
 
+/// The `name=value` pairs of every `Cookie` header. Split as bytes: another cookie's
+/// value that is not text (`lang=caf\xe9`) hides only itself, never ours.
 fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|p| std::str::from_utf8(p).ok())
         .filter_map(|p| p.trim().split_once('='))
 }
 
@@ -199,6 +201,17 @@ pub fn clear(attrs: &CookieAttributes, present: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cookie_that_is_not_text_does_not_hide_ours() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"lang=caf\xe9; _oauth2_proxy=sealed").unwrap(),
+        );
+        assert_eq!(read_one(&h, "_oauth2_proxy"), Some("sealed"));
+        assert_eq!(present_names(&h, "_oauth2_proxy"), ["_oauth2_proxy"]);
+    }
     use proptest::prelude::*;
 
     fn request_with(lines: &[String]) -> HeaderMap {
