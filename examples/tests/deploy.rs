@@ -24,7 +24,7 @@ const GATEWAY_IMAGE: &str = "ghcr.io/edge-sso/gateway:0.1";
 /// The extension provider's name, the seeds' `httpextauth-oidc`.
 const PROVIDER: &str = "httpextauth-oidc";
 /// The `*.yaml` files under `examples/deploy` (README.md lists them).
-const FILES: usize = 16;
+const FILES: usize = 17;
 /// AuthorizationPolicy documents: base/access-policies.yaml (2), 000 (1), 001 (2), 002 (1),
 /// 003 (1).
 const AUTHORIZATION_POLICIES: usize = 7;
@@ -776,4 +776,26 @@ fn every_secret_in_the_manifests_is_a_placeholder() {
             );
         }
     }
+}
+
+#[test]
+fn the_ingress_gateway_refuses_header_names_with_underscores() {
+    // Envoy forwards a client's `X_Forwarded_User` past an ext_authz answer; upstreams
+    // read it as `X-Forwarded-User` (CVE-2025-64484). The ingress gateway must refuse it.
+    let docs = manifests();
+    let filter = docs
+        .iter()
+        .find(|d| d.kind() == "EnvoyFilter" && d.name() == "reject-underscore-headers")
+        .expect("base/ingress-headers.yaml");
+    let selector = labels(filter.at("/spec/workloadSelector/labels"));
+    assert!(
+        selects(&selector, &ingress_gateway().labels),
+        "{selector:?}"
+    );
+    let patch = filter.at("/spec/configPatches/0");
+    assert_eq!(patch["match"]["context"], "GATEWAY");
+    assert_eq!(
+        patch["patch"]["value"]["typed_config"]["common_http_protocol_options"]["headers_with_underscores_action"],
+        "REJECT_REQUEST"
+    );
 }

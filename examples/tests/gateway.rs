@@ -1483,3 +1483,32 @@ async fn an_ambiguous_host_is_a_400_before_any_policy() {
     let one = b"GET /x HTTP/1.1\r\nHost: public.example.com\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_status(gw.addr, one).await, 200);
 }
+
+#[tokio::test]
+async fn the_mesh_forwards_every_identity_header_the_gateway_writes() {
+    // Envoy forwards a client's copy of any header headersToUpstreamOnAllow does not name:
+    // each one the gateway writes must be named, or a client supplies it in ext_authz mode.
+    let idp = Idp::start().await;
+    let gw = start_gateway(
+        &idp.issuer,
+        "static://200",
+        json!({"pass_access_token": true}),
+    )
+    .await;
+    let forwarded = mesh_forwarded_headers();
+    let ours = gw
+        .gateway
+        .sso()
+        .own_headers()
+        .names()
+        .iter()
+        .map(|n| n.as_str().to_owned())
+        .chain(tower_sso::sso::headers::X_AUTH_REQUEST.map(str::to_owned))
+        .chain(["authorization".to_owned()]);
+    for name in ours {
+        assert!(
+            forwarded.contains(&name),
+            "{name} is missing from the mesh config"
+        );
+    }
+}
