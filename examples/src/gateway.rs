@@ -42,7 +42,10 @@ use crate::flags::{Options, Upstream};
 use crate::ingress::Ingress;
 use crate::proxy::{FromUpstream, Proxy, ProxyBody};
 
+mod activity;
 mod front;
+
+use self::activity::{Activity, Tracked};
 
 use self::front::{Front, MetricsHere, RequestCounters};
 
@@ -57,6 +60,9 @@ const MAX_HEAD: usize = 64 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Concurrent streams per HTTP/2 connection (advertised in its SETTINGS).
 pub const MAX_CONCURRENT_STREAMS: u32 = 100;
+/// How long a connection may stay open with no request in flight (HTTP/1 keep-alive is
+/// bounded by [`HEAD_TIMEOUT`] already).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -481,15 +487,19 @@ async fn accept_loop(
             _ = stop.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        // Whether a request arrived: hyper bounds the wait for a request head on HTTP/1,
-        // but not for the protocol's first bytes nor an HTTP/2 connection's first stream.
-        let asked = Arc::new(AtomicBool::new(false));
+        // hyper bounds the wait for an HTTP/1 request head, but not for a connection's
+        // first bytes nor an idle HTTP/2 connection: a watchdog closes quiet ones.
+        let activity = Activity::new();
         let service = {
-            let asked = asked.clone();
-            let inner = hyper_util::service::TowerToHyperService::new(front.for_peer(peer));
+            let activity = activity.clone();
+            let front = front.for_peer(peer);
             hyper::service::service_fn(move |req| {
-                asked.store(true, Ordering::Relaxed);
-                hyper::service::Service::call(&inner, req)
+                let in_flight = activity.begin();
+                let answer = tower::ServiceExt::oneshot(front.clone(), req);
+                async move {
+                    let Ok(response) = answer.await;
+                    Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+                }
             })
         };
         let connection = http
@@ -498,15 +508,11 @@ async fn accept_loop(
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;
-            let silent = async {
-                tokio::time::sleep(HEAD_TIMEOUT).await;
-                if asked.load(Ordering::Relaxed) {
-                    std::future::pending::<()>().await;
-                }
-            };
             tokio::select! {
                 _ = watched => {}
-                () = silent => tracing::debug!(%peer, "no request in time; connection closed"),
+                () = activity.idle(HEAD_TIMEOUT, IDLE_TIMEOUT) => {
+                    tracing::debug!(%peer, "connection idle; closed");
+                }
             }
         });
     }

@@ -1512,3 +1512,32 @@ async fn the_mesh_forwards_every_identity_header_the_gateway_writes() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_http2_connection_gives_its_slot_back() {
+    // hyper answers an HTTP/2 client's keep-alive PINGs forever: without a watchdog,
+    // --max-connections idle HTTP/2 connections would lock the listener.
+    let (addr, _serving) = in_process_gateway(json!({"max_connections": "1"})).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let ping = http::Request::get(format!("http://{addr}/ping"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(send.send_request(ping).await.unwrap().status(), 200);
+    // Ten idle minutes later, the only slot is free again.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    use tokio::io::AsyncWriteExt as _;
+    let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+    other.write_all(&ping_request(addr)).await.unwrap();
+    let answer = read_until_closed(&mut other, Duration::from_secs(60))
+        .await
+        .expect("answered: the idle connection was closed");
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    drop(send);
+}
