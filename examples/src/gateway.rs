@@ -63,6 +63,9 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 100;
 /// How long a connection may stay open with no request in flight (HTTP/1 keep-alive is
 /// bounded by [`HEAD_TIMEOUT`] already).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection with a request in flight may make no progress (no response
+/// frame read by the client), as Envoy's `stream_idle_timeout` (5 min).
+const STALLED_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -510,7 +513,7 @@ async fn accept_loop(
             let _permit = permit;
             tokio::select! {
                 _ = watched => {}
-                () = activity.idle(HEAD_TIMEOUT, IDLE_TIMEOUT) => {
+                () = activity.idle(HEAD_TIMEOUT, IDLE_TIMEOUT, STALLED_TIMEOUT) => {
                     tracing::debug!(%peer, "connection idle; closed");
                 }
             }

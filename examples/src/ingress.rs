@@ -50,6 +50,19 @@ const FORWARDING: [&str; 5] = [
 /// `-Server`, ...).
 const FORWARDING_PREFIX: &str = "x-forwarded-";
 
+/// The forwarding headers believed from a trusted proxy, under exactly these names: the
+/// client chain and the original scheme, host and port. Everything else of the family
+/// (`X-Forwarded-Uri`, `X-Original-URL`, `x-envoy-*`, ...) overrides what the request
+/// says it is, and a proxy in front passes a client's copy on unchanged: dropped from
+/// every peer.
+const TRUSTED_FORWARDING: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+];
+
 /// Envoy's hop-to-hop instructions (`x-envoy-internal`, `x-envoy-original-path`,
 /// `x-envoy-retry-on`, `x-envoy-upstream-rq-timeout-ms`, `x-envoy-external-address`, ...).
 const ENVOY_PREFIX: &str = "x-envoy-";
@@ -93,14 +106,15 @@ impl Ingress {
     /// headers, or a `Host` that differs from the authority of the request target. Policies
     /// would read one and an upstream might serve the other.
     pub fn prepare<B>(&self, req: &mut Request<B>, peer: SocketAddr) -> Result<(), Ambiguous> {
+        one_target(req)?;
         one_host(req)?;
         let websocket = consume_hop_by_hop(req.headers_mut());
         let headers = req.headers_mut();
         let trusted = self.trusts(peer.ip());
         let remote = if trusted {
-            // Even from a trusted proxy, a forwarding header under another spelling
-            // (`X_Forwarded_For`) is not the one we read, and an upstream could.
-            strip_forwarding(headers, |n| n.contains('_'));
+            // Even from a trusted proxy, only the headers we read, under their own names
+            // (`X_Forwarded_For` is not the one we read, and an upstream could).
+            strip_forwarding(headers, |n| !TRUSTED_FORWARDING.contains(&n));
             self.original_client(headers, peer.ip())
         } else {
             strip_forwarding(headers, |_| true);
@@ -170,13 +184,35 @@ fn canonical(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ambiguous(pub &'static str);
 
-/// At most one `Host`, equal (ASCII case ignored) to the target's authority when the
-/// target has one (absolute form, HTTP/2 `:authority`).
+/// A path that starts with `/` (or `*` for `OPTIONS`), as Envoy requires: `GET admin` or
+/// an authority-form target would be read as `/` by some and as `admin` by others.
+fn one_target<B>(req: &Request<B>) -> Result<(), Ambiguous> {
+    let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let asterisk = req.method() == http::Method::OPTIONS && target == "*";
+    if !target.starts_with('/') && !asterisk {
+        return Err(Ambiguous("the request target is not a path"));
+    }
+    Ok(())
+}
+
+/// Exactly one host: one `Host` or an authority (absolute form, HTTP/2 `:authority`), the
+/// two equal (ASCII case ignored) when both are there, and no user information in it.
 fn one_host<B>(req: &Request<B>) -> Result<(), Ambiguous> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let host = hosts.next();
     if hosts.next().is_some() {
         return Err(Ambiguous("more than one Host header"));
+    }
+    if host.is_none() && req.uri().authority().is_none() {
+        return Err(Ambiguous("no Host header"));
+    }
+    if host.is_some_and(|h| h.as_bytes().contains(&b'@'))
+        || req
+            .uri()
+            .authority()
+            .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err(Ambiguous("user information in the host"));
     }
     if let (Some(host), Some(authority)) = (host, req.uri().authority())
         && !host
@@ -210,13 +246,20 @@ fn consume_hop_by_hop(headers: &mut HeaderMap) -> bool {
             (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"websocket")
         )
     };
-    for name in &named {
+    // The client's Connection list is about its own hop: it never removes the host or
+    // what a trusted proxy wrote about the client (Apache's CVE-2022-31813).
+    for name in named.iter().filter(|n| !is_protected(n.as_str())) {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
     websocket
+}
+
+/// Headers a `Connection` list may not name away.
+fn is_protected(name: &str) -> bool {
+    name == "host" || has_prefix(name, FORWARDING_PREFIX) || same_name(name, "forwarded")
 }
 
 /// Drops the forwarding and `x-envoy-*` headers (under any spelling) whose name `also`

@@ -153,20 +153,26 @@ impl Proxy {
     ) {
         let ip = client.map(|a| a.ip().to_string());
         let xff = HeaderName::from_static("x-forwarded-for");
-        let previous: Vec<String> = if trusted {
-            headers
-                .get_all(&xff)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let chain: Vec<String> = previous.into_iter().chain(ip.clone()).collect();
+        // A trusted chain is extended as the bytes it is: a value that is not text is
+        // still part of it, never dropped (that would hide the client behind the proxy).
+        let mut chain: Vec<u8> = Vec::new();
+        if trusted {
+            for value in headers.get_all(&xff) {
+                if !chain.is_empty() {
+                    chain.extend_from_slice(b", ");
+                }
+                chain.extend_from_slice(value.as_bytes());
+            }
+        }
+        if let Some(ip) = &ip {
+            if !chain.is_empty() {
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(ip.as_bytes());
+        }
         headers.remove(&xff);
-        if let Ok(v) = HeaderValue::try_from(chain.join(", "))
-            && !chain.is_empty()
+        if !chain.is_empty()
+            && let Ok(v) = HeaderValue::from_bytes(&chain)
         {
             headers.insert(xff, v);
         }
@@ -194,11 +200,15 @@ impl Proxy {
             format!("\"{}\"", host.replace(['"', '\\'], ""))
         };
         let element = format!("for={node};host={quoted_host};proto=http");
-        let forwarded = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-            Some(before) if trusted => format!("{before}, {element}"),
-            _ => element,
-        };
-        if let Ok(v) = HeaderValue::try_from(forwarded) {
+        let mut forwarded: Vec<u8> = Vec::new();
+        if trusted {
+            for before in headers.get_all(header::FORWARDED) {
+                forwarded.extend_from_slice(before.as_bytes());
+                forwarded.extend_from_slice(b", ");
+            }
+        }
+        forwarded.extend_from_slice(element.as_bytes());
+        if let Ok(v) = HeaderValue::from_bytes(&forwarded) {
             headers.insert(header::FORWARDED, v);
         }
     }
@@ -207,11 +217,11 @@ impl Proxy {
     pub async fn forward(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
         let client_addr = req.extensions().get::<ClientAddr>().map(|c| c.0);
         let trusted = req.extensions().get::<TrustedHop>().is_some_and(|t| t.0);
+        // The ingress made sure there is exactly one host, text or not.
         let host = req
             .headers()
             .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
             .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_default();
         let websocket = req.extensions().get::<WebSocketUpgrade>().is_some();
@@ -244,8 +254,15 @@ impl Proxy {
         }
         self.remove_session_cookies(&mut parts.headers);
         self.forwarding_headers(&mut parts.headers, client_addr, &host, trusted);
-        if !self.pass_host_header
-            && let Ok(v) = HeaderValue::try_from(authority.as_str())
+        // The host the policies judged goes upstream (--pass-host-header), set explicitly:
+        // without it the client would fill in the upstream's own address.
+        let upstream_host = if self.pass_host_header {
+            host.as_str()
+        } else {
+            authority.as_str()
+        };
+        if let Ok(v) = HeaderValue::try_from(upstream_host)
+            && !upstream_host.is_empty()
         {
             parts.headers.insert(header::HOST, v);
         }
@@ -490,6 +507,21 @@ mod tests {
         assert_eq!(&buf, b"pong");
         drop(client_end);
         assert_eq!(t.await.unwrap(), TunnelEnd::Closed);
+    }
+
+    #[test]
+    fn a_trusted_chain_that_is_not_text_is_extended_not_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff, 203.0.113.9").unwrap(),
+        );
+        let client = Some(SocketAddr::from(([10, 0, 0, 7], 5555)));
+        proxy().forwarding_headers(&mut h, client, "app.example.com", true);
+        assert_eq!(
+            h["x-forwarded-for"].as_bytes(),
+            b"\xff, 203.0.113.9, 10.0.0.7"
+        );
     }
 
     #[test]

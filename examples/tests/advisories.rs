@@ -414,7 +414,8 @@ async fn cve_2024_45806_a_clients_envoy_headers_stop_at_the_edge() {
             .any(|n| n.replace('_', "-").starts_with("x-envoy-")),
         "{names:?}"
     );
-    // A trusted proxy in front (an Istio ingress gateway) keeps its own.
+    // Nor through a trusted proxy in front: a load balancer passes a client's copies on
+    // unchanged, and the sidecar behind us writes its own.
     let trusted = start_gateway(
         &idp.issuer,
         &up.url,
@@ -423,7 +424,13 @@ async fn cve_2024_45806_a_clients_envoy_headers_stop_at_the_edge() {
     .await;
     let (status, seen) = get(&format!("{}/open/x", trusted.url), &envoy).await;
     assert_eq!(status, 200, "{seen}");
-    assert_eq!(seen["headers"]["x-envoy-external-address"], "10.0.0.1");
+    let names: Vec<&String> = seen["headers"].as_object().unwrap().keys().collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.replace('_', "-").starts_with("x-envoy-")),
+        "{names:?}"
+    );
 }
 
 /// CVE-2023-28625 (GHSA-f5xw-rvfr-24qr, mod_auth_openidc 2.4.13.2): `OIDCStripCookies`

@@ -146,16 +146,6 @@ impl tower::Service<Request<Incoming>> for Front {
             // Before anything reads the request: whom to believe, and what a client may
             // not send. A server without a peer address (none here) sees the client as
             // unknown, and address rules then do not match.
-            if let Some(peer) = peer
-                && let Err(ambiguous) = ingress.prepare(&mut req, peer)
-            {
-                gateway.counters.count("bad_request");
-                return Ok(full(
-                    StatusCode::BAD_REQUEST,
-                    "application/json",
-                    serde_json::json!({"error": "bad_request", "message": ambiguous.0}).to_string(),
-                ));
-            }
             // Not a forward proxy: a CONNECT would open a tunnel to the upstream whose
             // bytes no layer examines (Envoy's CVE-2025-64763 class).
             if req.method() == http::Method::CONNECT {
@@ -170,6 +160,16 @@ impl tower::Service<Request<Incoming>> for Front {
                     HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
                 );
                 return Ok(refused);
+            }
+            if let Some(peer) = peer
+                && let Err(ambiguous) = ingress.prepare(&mut req, peer)
+            {
+                gateway.counters.count("bad_request");
+                return Ok(full(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    serde_json::json!({"error": "bad_request", "message": ambiguous.0}).to_string(),
+                ));
             }
             let path = req.uri().path();
             let metrics_only = metrics == MetricsHere::Only;

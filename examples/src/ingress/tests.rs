@@ -8,8 +8,13 @@ fn ingress(trusted: &[&str]) -> Ingress {
     Ingress::new(trusted.iter().map(|n| n.parse().unwrap()).collect(), own)
 }
 
+/// A request with `headers` (and `Host: app.example.com` unless they name a host).
 fn request(headers: &[(&str, &str)]) -> Request<()> {
-    let mut req = Request::new(());
+    let mut req = Request::get("/").body(()).unwrap();
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.headers_mut()
+            .insert(header::HOST, HeaderValue::from_static("app.example.com"));
+    }
     for (k, v) in headers {
         req.headers_mut().append(
             HeaderName::try_from(*k).unwrap(),
@@ -17,6 +22,18 @@ fn request(headers: &[(&str, &str)]) -> Request<()> {
         );
     }
     req
+}
+
+/// The header names left, but the host, sorted.
+fn names(req: &Request<()>) -> Vec<&str> {
+    let mut names: Vec<&str> = req
+        .headers()
+        .keys()
+        .map(HeaderName::as_str)
+        .filter(|n| *n != "host")
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 fn peer(ip: &str) -> SocketAddr {
@@ -46,7 +63,7 @@ fn an_untrusted_client_cannot_claim_an_address_or_any_forwarding_header() {
         ("x-kept", "1"),
     ]);
     ingress.prepare(&mut req, peer("203.0.113.7")).unwrap();
-    let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    let names = names(&req);
     assert_eq!(names, ["x-kept"]);
     assert_eq!(remote(&req), "203.0.113.7".parse::<IpAddr>().unwrap());
     assert_eq!(
@@ -103,7 +120,7 @@ fn identity_headers_are_dropped_under_any_spelling_even_from_trusted_proxies() {
         ("x-forwarded-for", "198.51.100.4"),
     ]);
     ingress.prepare(&mut req, peer("127.0.0.1")).unwrap();
-    let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    let names = names(&req);
     assert_eq!(names, ["x-forwarded-for"]);
 }
 
@@ -118,7 +135,7 @@ fn connection_names_are_consumed_at_ingress_and_only_websocket_upgrades() {
         ("authorization", "Bearer a.b.c"),
     ]);
     ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
-    let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    let names = names(&req);
     assert_eq!(names, ["authorization"]);
     assert!(req.extensions().get::<WebSocketUpgrade>().is_some());
 
@@ -146,7 +163,7 @@ fn a_connection_value_that_is_not_text_still_names_what_it_can() {
         HeaderValue::from_bytes(b"x-hop, \xff").unwrap(),
     );
     ingress.prepare(&mut req, peer("192.0.2.1")).unwrap();
-    assert!(req.headers().is_empty());
+    assert!(names(&req).is_empty());
 }
 
 #[test]
@@ -178,6 +195,60 @@ fn a_trusted_proxy_still_cannot_send_another_spelling_of_a_forwarding_header() {
         ("x_real_ip", "1.1.1.1"),
     ]);
     ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
-    let names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    let names = names(&req);
     assert_eq!(names, ["x-forwarded-for"]);
+}
+
+#[test]
+fn a_connection_list_never_removes_the_host_or_what_a_trusted_proxy_said() {
+    let ingress = ingress(&["10.0.0.0/8"]);
+    let mut req = request(&[
+        ("connection", "host, x-forwarded-for, forwarded, x-hop"),
+        ("x-forwarded-for", "198.51.100.4"),
+        ("forwarded", "for=198.51.100.4"),
+        ("x-hop", "1"),
+    ]);
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
+    assert_eq!(req.headers()["host"], "app.example.com");
+    assert_eq!(names(&req), ["forwarded", "x-forwarded-for"]);
+    assert_eq!(remote(&req), "198.51.100.4".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn only_the_forwarding_headers_we_read_pass_even_from_a_trusted_proxy() {
+    let ingress = ingress(&["10.0.0.0/8"]);
+    let mut req = request(&[
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-uri", "/public"),
+        ("x-original-url", "/admin"),
+        ("x-envoy-original-path", "/admin"),
+        ("x-real-ip", "1.1.1.1"),
+    ]);
+    ingress.prepare(&mut req, peer("10.2.2.2")).unwrap();
+    assert_eq!(names(&req), ["x-forwarded-proto"]);
+}
+
+#[test]
+fn a_target_that_is_not_a_path_or_a_request_without_a_host_is_refused() {
+    let ingress = ingress(&[]);
+    let mut no_host = Request::get("/x").body(()).unwrap();
+    assert!(ingress.prepare(&mut no_host, peer("192.0.2.1")).is_err());
+    let mut user_info = Request::get("http://x@app.example.com/x").body(()).unwrap();
+    assert!(ingress.prepare(&mut user_info, peer("192.0.2.1")).is_err());
+    let mut h2 = Request::get("http://app.example.com/x").body(()).unwrap();
+    assert!(
+        ingress.prepare(&mut h2, peer("192.0.2.1")).is_ok(),
+        "an authority alone"
+    );
+    let mut star = request(&[]);
+    *star.method_mut() = http::Method::OPTIONS;
+    *star.uri_mut() = "*".parse().unwrap();
+    assert!(ingress.prepare(&mut star, peer("192.0.2.1")).is_ok());
+    let mut authority_form = request(&[]);
+    *authority_form.uri_mut() = "app.example.com:80".parse().unwrap();
+    assert!(
+        ingress
+            .prepare(&mut authority_form, peer("192.0.2.1"))
+            .is_err()
+    );
 }

@@ -521,13 +521,17 @@ impl Sso {
     async fn sign_out(&self, req: &Parts) -> Response<Body> {
         metrics::counter!("sso_logouts_total", "kind" => "sign_out").increment(1);
         let session = self.inner.store.load(&req.headers).await;
+        // A store that keeps sessions deletes this one; a cookie session lives on in every
+        // copy of the cookie, and a delete may fail (a failover, a timeout): then its id
+        // is deny-listed until it would have ended (with the list full, every session
+        // created until now ends instead: fail closed).
+        let deleted = match session.as_deref() {
+            Some(s) => self.inner.store.end_session(&s.id).await,
+            None => false,
+        };
         let cookies = self.inner.store.clear(&req.headers).await;
-        // A cookie session lives on in every copy of the cookie, and a store that keeps
-        // sessions may have failed to delete this one (a failover, a timeout): either way
-        // its id is deny-listed until it would have ended (with the list full, every
-        // session created until now ends instead: fail closed).
         let now = self.now();
-        if let Some(s) = session.as_deref().filter(|s| self.is_live(s, now)) {
+        if !deleted && let Some(s) = session.as_deref().filter(|s| self.is_live(s, now)) {
             let _listed = self
                 .inner
                 .logouts

@@ -517,6 +517,10 @@ impl SessionStore for RedisStore {
         })
     }
 
+    fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.delete_ids(&[id.to_owned()]).await })
+    }
+
     fn lock_refresh<'a>(
         &'a self,
         id: &'a str,

@@ -52,6 +52,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         false
     }
 
+    /// Deletes session `id` server-side; `true` when it is gone for certain. `false` (the
+    /// default) when the store keeps nothing server-side or the delete failed: the caller
+    /// then remembers the session as ended in its deny-list.
+    fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, bool> {
+        let _ = id;
+        Box::pin(std::future::ready(false))
+    }
+
     /// Ends, server-side, every session of provider session `sid` (or, with no `sid`, of
     /// subject `sub`) for back-channel logout. `false` when the store cannot: the cookie
     /// store, whose sessions live in the browser (the caller keeps a deny-list), or a
