@@ -12,7 +12,7 @@ use tower_sso::sso::rules::{MatchRules, PathRule};
 use tower_sso::sso::{Sso, SsoLayer};
 use tower_sso::{AuthorizationLayer, JwtAuthLayer};
 
-use crate::browser::{Browser, app};
+use crate::browser::{Answer, Browser, app};
 
 const ISS: &str = crate::browser::DEV_ISSUER;
 
@@ -23,6 +23,33 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// GET /api with a bearer token of `op` carrying `claims` (plus `iss`, `aud` and times).
+async fn as_bearer<S, B>(svc: &mut S, op: &DevProvider, claims: serde_json::Value) -> Answer
+where
+    S: tower::Service<
+            http::Request<Full<Bytes>>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        >,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let mut all =
+        serde_json::json!({"iss": ISS, "aud": "dev-client", "iat": now(), "exp": now() + 300});
+    for (k, v) in claims.as_object().into_iter().flatten() {
+        all[k] = v.clone();
+    }
+    let token = mint(&op.signing_key(), all);
+    Browser::default()
+        .send(
+            svc,
+            "GET",
+            "/api",
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await
 }
 
 /// Sends a request whose `name` header has the raw `value` bytes; returns the status.
@@ -145,19 +172,12 @@ async fn an_address_with_two_ats_matches_no_domain() {
     let page = Browser::default().visit(&mut svc, &op, "/", "alice").await;
     assert_eq!(page.status, 200, "{}", page.body);
     for (email, status) in [("eve@evil.com@example.com", 403), ("eve@example.com", 200)] {
-        let token = mint(
-            &op.signing_key(),
-            serde_json::json!({"iss": ISS, "aud": "dev-client", "sub": "eve", "email": email,
-                               "iat": now(), "exp": now() + 300}),
-        );
-        let answer = Browser::default()
-            .send(
-                &mut svc,
-                "GET",
-                "/api",
-                &[("authorization", &format!("Bearer {token}"))],
-            )
-            .await;
+        let answer = as_bearer(
+            &mut svc,
+            &op,
+            serde_json::json!({"sub": "eve", "email": email}),
+        )
+        .await;
         assert_eq!(answer.status, status, "{email}: {}", answer.body);
     }
 }
@@ -344,19 +364,9 @@ async fn an_email_verified_that_is_not_true_is_unverified() {
         (serde_json::json!("true"), 200),
         (serde_json::json!(true), 200),
     ] {
-        let token = mint(
-            &op.signing_key(),
-            serde_json::json!({"iss": ISS, "aud": "dev-client", "sub": "m", "email": "ceo@example.com",
-                               "email_verified": verified, "iat": now(), "exp": now() + 300}),
-        );
-        let answer = Browser::default()
-            .send(
-                &mut svc,
-                "GET",
-                "/api",
-                &[("authorization", &format!("Bearer {token}"))],
-            )
-            .await;
+        let claims = serde_json::json!({"sub": "m", "email": "ceo@example.com",
+                                        "email_verified": verified});
+        let answer = as_bearer(&mut svc, &op, claims).await;
         assert_eq!(answer.status, status, "{verified}: {}", answer.body);
     }
 }
