@@ -1482,6 +1482,16 @@ async fn an_ambiguous_host_is_a_400_before_any_policy() {
     assert_eq!(raw_status(gw.addr, differs).await, 400);
     let one = b"GET /x HTTP/1.1\r\nHost: public.example.com\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_status(gw.addr, one).await, 200);
+    let no_host = b"GET /x HTTP/1.0\r\n\r\n";
+    assert_eq!(raw_status(gw.addr, no_host).await, 400);
+    // A health checker that sends no Host (HAProxy's HTTP/1.0 check) still gets /ping on
+    // a proxying listener.
+    let proxying = start_gateway(&idp.issuer, "http://127.0.0.1:9/", json!({})).await;
+    assert_eq!(
+        raw_status(proxying.addr, b"GET /ping HTTP/1.0\r\n\r\n").await,
+        200
+    );
+    assert_eq!(raw_status(proxying.addr, no_host).await, 400);
 }
 
 #[tokio::test]

@@ -143,9 +143,6 @@ impl tower::Service<Request<Incoming>> for Front {
         } = self.clone();
         Box::pin(async move {
             let gateway = &gateway;
-            // Before anything reads the request: whom to believe, and what a client may
-            // not send. A server without a peer address (none here) sees the client as
-            // unknown, and address rules then do not match.
             // Not a forward proxy: a CONNECT would open a tunnel to the upstream whose
             // bytes no layer examines (Envoy's CVE-2025-64763 class).
             if req.method() == http::Method::CONNECT {
@@ -161,16 +158,8 @@ impl tower::Service<Request<Incoming>> for Front {
                 );
                 return Ok(refused);
             }
-            if let Some(peer) = peer
-                && let Err(ambiguous) = ingress.prepare(&mut req, peer)
-            {
-                gateway.counters.count("bad_request");
-                return Ok(full(
-                    StatusCode::BAD_REQUEST,
-                    "application/json",
-                    serde_json::json!({"error": "bad_request", "message": ambiguous.0}).to_string(),
-                ));
-            }
+            // Operations first: a health checker may send no Host (HTTP/1.0), which the
+            // ingress refuses for everything else.
             let path = req.uri().path();
             let metrics_only = metrics == MetricsHere::Only;
             let metrics_here = match metrics {
@@ -214,6 +203,19 @@ impl tower::Service<Request<Incoming>> for Front {
                     ));
                 }
                 _ => {}
+            }
+            // Before anything reads the request: whom to believe, and what a client may
+            // not send. A server without a peer address (none here) sees the client as
+            // unknown, and address rules then do not match.
+            if let Some(peer) = peer
+                && let Err(ambiguous) = ingress.prepare(&mut req, peer)
+            {
+                gateway.counters.count("bad_request");
+                return Ok(full(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    serde_json::json!({"error": "bad_request", "message": ambiguous.0}).to_string(),
+                ));
             }
             if let Err(rejected) = normalize_path(&mut req, gateway.options.path_normalization) {
                 gateway.counters.count("bad_request");
